@@ -1,0 +1,33 @@
+/* The `tandem` command: one file per subcommand. Exit codes: 0 ok, 1 failure, 2 usage. */
+#ifndef TANDEM_CLI_H
+#define TANDEM_CLI_H
+
+#include "tandem/tandem.h"
+
+enum { TD_EXIT_OK = 0, TD_EXIT_FAIL = 1, TD_EXIT_USAGE = 2 };
+
+typedef struct td_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+    void (*usage)(void);
+} td_command;
+
+/* Prints "tandem: <message>" for a failed status, frees it and returns TD_EXIT_FAIL
+ * (or TD_EXIT_USAGE for invalid arguments). */
+int td_cli_fail(td_status st);
+/* True for -h / --help. */
+int td_cli_is_help(const char *arg);
+/* Parses a --threads value; prints the error itself. */
+int td_cli_parse_threads(const char *text, td_ctx *ctx);
+
+int td_cmd_version(int argc, char **argv);
+void td_usage_version(void);
+int td_cmd_cpu(int argc, char **argv);
+void td_usage_cpu(void);
+int td_cmd_formats(int argc, char **argv);
+void td_usage_formats(void);
+int td_cmd_bench(int argc, char **argv);
+void td_usage_bench(void);
+
+#endif

@@ -1,0 +1,19 @@
+/* PLACEHOLDER: replaced by the real format implementation. */
+#include "formats/qmatrix_internal.h"
+
+static td_status placeholder_quantize(td_qmatrix *q, const float *w, int64_t ld)
+{
+    (void)w;
+    (void)ld;
+    return td_error_new(TD_CODE_UNSUPPORTED, "format %d not implemented yet", (int)q->spec.format);
+}
+
+const td_format_traits td_traits_int6 = {
+    .info = {.name = "int6",
+             .code_bits = 6,
+             .group_multiple = 32,
+             .has_scale = true,
+             .allows_asym = false,
+             .is_float = false},
+    .quantize = placeholder_quantize,
+};

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Behaviour of the command-line tool: exit codes 0/1/2 and errors that name the problem.
+T="$1"
+fail=0
+expect() { # expected-code description command...
+    want=$1; shift; what=$1; shift
+    "$@" >/tmp/td_cli_out.$$ 2>&1; got=$?
+    if [ "$got" != "$want" ]; then
+        echo "FAIL: $what: exit $got, expected $want"; cat /tmp/td_cli_out.$$; fail=1
+    else
+        echo "ok: $what"
+    fi
+}
+expect_msg() { # needle description command...
+    needle=$1; shift; what=$1; shift
+    "$@" >/tmp/td_cli_out.$$ 2>&1
+    if ! grep -q -- "$needle" /tmp/td_cli_out.$$; then
+        echo "FAIL: $what: output lacks '$needle'"; cat /tmp/td_cli_out.$$; fail=1
+    else
+        echo "ok: $what"
+    fi
+}
+expect 0 "help" "$T" help
+expect 0 "--help" "$T" --help
+expect 2 "no command" "$T"
+expect 2 "unknown command" "$T" frobnicate
+expect_msg "frobnicate" "unknown command is named" "$T" frobnicate
+expect 0 "version" "$T" version
+expect 0 "cpu" "$T" cpu
+expect 0 "bench --help" "$T" bench --help
+expect 0 "formats --help" "$T" formats --help
+expect 0 "help formats" "$T" help formats
+expect 2 "formats bad spec" "$T" formats int5
+expect_msg "int5" "bad format is named" "$T" formats int5
+expect 2 "formats bad option" "$T" formats --rows 0
+expect_msg "--rows" "bad option is named" "$T" formats --rows 0
+expect 2 "formats group 0 for N>=M" "$T" formats int8:4:4
+expect 0 "formats int8 runs" "$T" formats --rows 16 --cols 100 int8
+rm -f /tmp/td_cli_out.$$
+exit $fail
