@@ -12,7 +12,7 @@ static void read_model(char *buf, size_t len)
 {
     unsigned int regs[12] = {0};
     char raw[49] = {0};
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    if ((unsigned int)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         for (unsigned int i = 0; i < 3; i++)
             __get_cpuid(0x80000002u + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2],
                         &regs[4 * i + 3]);
@@ -45,7 +45,7 @@ void td_cpu_detect(td_cpu_info *info)
     unsigned int a, b, c, d;
     if (__get_cpuid(1, &a, &b, &c, &d))
         info->f16c = (c >> 29) & 1;
-    if (__get_cpuid_max(0, NULL) >= 7) {
+    if ((unsigned int)__get_cpuid_max(0, NULL) >= 7u) {
         __cpuid_count(7, 1, a, b, c, d);
         info->avx512bf16 = (a >> 5) & 1;
     }
