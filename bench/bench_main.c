@@ -1,0 +1,41 @@
+/* `tandem bench <subject>`: one subject per bench/bench_<subject>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli/cli.h"
+
+typedef struct bench_subject {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subject name */
+    void (*usage)(void);
+} bench_subject;
+
+static const bench_subject subjects[] = {
+    {"kernels", "GEMV/GEMM per format vs read bandwidth, dense kernels, oneDNN and OpenBLAS",
+     td_bench_kernels, td_bench_kernels_usage},
+};
+enum { NSUBJECTS = sizeof subjects / sizeof subjects[0] };
+
+void td_usage_bench(void)
+{
+    printf("usage: tandem bench <subject> [options]\n\nsubjects:\n");
+    for (int i = 0; i < NSUBJECTS; i++)
+        printf("  %-10s %s\n", subjects[i].name, subjects[i].summary);
+    printf("\nRun 'tandem bench <subject> --help' for its options.\n\n");
+    td_bench_kernels_usage();
+}
+
+int td_cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "tandem bench: missing subject (try 'tandem bench kernels')\n");
+        return TD_EXIT_USAGE;
+    }
+    for (int i = 0; i < NSUBJECTS; i++)
+        if (!strcmp(argv[1], subjects[i].name))
+            return subjects[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tandem bench: unknown subject '%s' (expected: kernels)\n", argv[1]);
+    return TD_EXIT_USAGE;
+}
