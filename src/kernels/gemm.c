@@ -4,6 +4,7 @@
 
 #include "kernels/blas.h"
 #include "kernels/kernels_internal.h"
+#include "sparse/sparse_kernels.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -14,6 +15,9 @@ static td_gemm_kernel pick(const td_qmatrix *w, td_isa isa, td_act_type act, td_
     const td_format_traits *t = td_format_traits_get(w->spec.format);
     for (int i = (int)isa; i >= 0; i--) {
         td_gemm_kernel k = t->kernels[w->spec.sparsity][i][act];
+        /* Sparse kernels not (yet) in the format's entry come from the sparse table. */
+        if (!k && w->spec.sparsity != TD_DENSE)
+            k = td_sparse_kernel(w->spec.format, w->spec.sparsity, (td_isa)i, act);
         if (k) {
             *chosen = (td_isa)i;
             return k;
