@@ -6,4 +6,5 @@
 #include "tandem/tensor.h"
 #include "tandem/formats.h"
 #include "tandem/kernels.h"
+#include "tandem/sparse.h"
 #endif

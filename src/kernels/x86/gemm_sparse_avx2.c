@@ -30,7 +30,6 @@ typedef struct nm_plan {
     int n, m, ib;
     int chunk;  /* kept values per step: <= 8, a multiple of n where possible */
     int wregs;  /* registers in the activation window: 1, 2 or 4 */
-    int window; /* elements in that window */
     int phases; /* distinct (step start % n) values that occur */
 } nm_plan;
 
@@ -55,7 +54,6 @@ static void nm_plan_init(nm_plan *p, const td_qmatrix *w, int lanes, int wmax, i
     }
     int span = ((maxphase + p->chunk - 1) / p->n + 1) * p->m;
     p->wregs = span <= elem_per_reg ? 1 : span <= 2 * elem_per_reg ? 2 : 4;
-    p->window = p->wregs * elem_per_reg;
 }
 
 /* Bits [bit, bit + 32) of a packed index row (row_bytes long), without reading past

@@ -16,8 +16,9 @@
  *      sum (x + 128) w - 128 sum w = sum x w, exact in wrapping int32.
  *   Two accumulators alternate between steps; full steps load without masks.
  * N:M, f32 activations: 64 positions decoded as above feed four 16-lane
- * sub-steps (vpmovzxbd, vpermps / vpermt2ps from a window of at most 64 floats,
- * codes to f32, FMA) when 16 % N == 0 and M <= 4N; other N:M decode 16 at a time.
+ * sub-steps (a vpermb spreads position bytes into dword indices; vpermps /
+ * vpermt2ps gather from a window of at most 64 floats; codes to f32; FMA) when
+ * 16 % N == 0 and M <= 4N; other N:M decode 16 positions at a time.
  * Group-sparse int4: each kept group is gsize/2 bytes of nibble pairs; low nibbles
  * are elements 0 .. gsize/2-1, high nibbles the rest, so both halves meet
  * contiguous activations. The biased codes u = q + 8 are already unsigned, the
@@ -50,7 +51,6 @@ typedef struct nm_plan {
     int n, m, ib;
     int chunk;  /* kept values per step: <= lanes, a multiple of n */
     int wregs;  /* vector registers in the activation window: 1, 2 or 4 */
-    int window; /* elements in that window */
     int phases; /* distinct (step start % n) values that occur */
 } nm_plan;
 
@@ -74,7 +74,6 @@ static void nm_plan_init(nm_plan *p, const td_qmatrix *w, int lanes, int wmax, i
     }
     int span = ((maxphase + p->chunk - 1) / p->n + 1) * p->m;
     p->wregs = span <= elem_per_reg ? 1 : span <= 2 * elem_per_reg ? 2 : 4;
-    p->window = p->wregs * elem_per_reg;
 }
 
 /* Decoder constants for fields of ib bits: qword q of the vpermb result holds
