@@ -36,5 +36,10 @@ expect 2 "formats bad option" "$T" formats --rows 0
 expect_msg "--rows" "bad option is named" "$T" formats --rows 0
 expect 2 "formats group 0 for N>=M" "$T" formats int8:4:4
 expect 0 "formats int8 runs" "$T" formats --rows 16 --cols 100 int8
+# Forced-ISA mode: TANDEM_ISA lowers the kernels' instruction set.
+expect_msg "chosen:   scalar" "TANDEM_ISA=scalar is honoured" env TANDEM_ISA=scalar "$T" cpu
+if "$T" cpu | grep -q "best isa: avx"; then
+    expect_msg "chosen:   avx2" "TANDEM_ISA=avx2 is honoured" env TANDEM_ISA=avx2 "$T" cpu
+fi
 rm -f /tmp/td_cli_out.$$
 exit $fail
