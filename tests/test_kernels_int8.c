@@ -89,6 +89,19 @@ static void rounding_is_nearest_even(void)
     TD_CHECK(td_quant_round(1000.0f, 1.0f, 0, -127, 127) == 127, "clamps high");
     TD_CHECK(td_quant_round(-1000.0f, 1.0f, 5, -127, 127) == -127, "clamps low, never -128");
     TD_CHECK(td_quant_round(1.0f, 1.0f, 5, -127, 127) == 6, "adds the zero point");
+    /* Same codes as the plain definition, ties and huge values included. */
+    td_rng rng = {11};
+    int bad = 0;
+    for (int i = 0; i < 100000; i++) {
+        float v = td_rng_uniform(&rng) * (i % 3 ? 300.0f : 3e30f);
+        if (i % 5 == 0)
+            v = nearbyintf(v * 2.0f) * 0.5f; /* exact halves */
+        float inv = i % 7 ? 1.0f : 0.37f;
+        int zero = (int)(td_rng_next(&rng) % 255) - 127;
+        float want = fminf(fmaxf(nearbyintf(v * inv) + (float)zero, -127.0f), 127.0f);
+        bad += td_quant_round(v, inv, zero, -127, 127) != (int)want;
+    }
+    TD_CHECK(bad == 0, "%d values rounded differently from nearbyintf", bad);
 }
 
 /* Specs covering every scale granularity, symmetric and asymmetric. */
@@ -366,37 +379,48 @@ static void check_ref_semantics(const td_qmatrix *q, const td_act *a, const floa
              bad);
 }
 
-/* The f32-activation bound: any summation order of the K products, plus the rounding
- * of the dequantized weight, stays within (K + 64) units of 2^-24 of sum |w x|.
- * Every fast path groups the sum in lanes (depth ~K/16 + log 16 + groups), far
- * below that; a wrong or missing term shows up as O(|w x|), typically far above. */
-static void check_f32_bound(const td_qmatrix *q, const float *x, int64_t batch, const float *y,
-                            const char *what)
+/* The f32-activation oracle: for every output, the product of the dequantized
+ * weights and x in double (want) and sum |w x| (mag). */
+static void f32_oracle(const td_qmatrix *q, const float *x, int64_t batch, double *want,
+                       double *mag)
 {
     int64_t K = q->cols;
     float *deq = malloc((size_t)(q->rows * K) * sizeof(float));
     if (td_qmatrix_dequantize(q, deq) != TD_OK)
         abort();
-    int bad = 0;
-    double worst = 0.0;
     for (int64_t r = 0; r < q->rows; r++)
         for (int64_t b = 0; b < batch; b++) {
-            double want = 0.0, mag = 0.0;
+            double s = 0.0, m = 0.0;
             for (int64_t k = 0; k < K; k++) {
                 double p = (double)deq[r * K + k] * x[b * K + k];
-                want += p;
-                mag += fabs(p);
+                s += p;
+                m += fabs(p);
             }
-            double err = fabs(y[b * q->rows + r] - want);
-            double bound = (double)(K + 64) * 0x1p-24 * mag + 1e-30;
-            if (!(err <= bound))
-                bad++;
-            if (mag > 0 && err / mag > worst)
-                worst = err / mag;
+            want[b * q->rows + r] = s;
+            mag[b * q->rows + r] = m;
         }
+    free(deq);
+}
+
+/* The f32-activation bound: any summation order of the K products, plus the rounding
+ * of the dequantized weight, stays within (K + 64) units of 2^-24 of sum |w x|.
+ * Every fast path groups the sum in lanes (depth ~K/16 + log 16 + groups), far
+ * below that; a wrong or missing term shows up as O(|w x|), typically far above. */
+static void check_f32_bound(const td_qmatrix *q, int64_t batch, const double *want,
+                            const double *mag, const float *y, const char *what)
+{
+    int bad = 0;
+    double worst = 0.0;
+    for (int64_t i = 0; i < q->rows * batch; i++) {
+        double err = fabs(y[i] - want[i]);
+        double bound = (double)(q->cols + 64) * 0x1p-24 * mag[i] + 1e-30;
+        if (!(err <= bound))
+            bad++;
+        if (mag[i] > 0 && err / mag[i] > worst)
+            worst = err / mag[i];
+    }
     TD_CHECK(bad == 0, "%s: %d outputs outside the f32 bound (worst relative %g)", what, bad,
              worst);
-    free(deq);
 }
 
 static int count_mismatch(const float *a, const float *b, int64_t n)
@@ -421,6 +445,8 @@ static void check_shape(td_rng *rng, int64_t rows, int64_t K, int64_t batch, con
         goto out;
     size_t ny = (size_t)(rows * batch);
     float *yref = malloc(ny * sizeof(float)), *yfast = malloc(ny * sizeof(float));
+    double *want = malloc(ny * sizeof(double)), *mag = malloc(ny * sizeof(double));
+    f32_oracle(q, x, batch, want, mag);
     isa_list isas = fast_isas();
     const td_act_type acts[3] = {TD_ACT_INT8, TD_ACT_INT6, TD_ACT_F32};
     for (int ai = 0; ai < 3; ai++) {
@@ -434,7 +460,7 @@ static void check_shape(td_rng *rng, int64_t rows, int64_t K, int64_t batch, con
         TD_CHECK(td_gemm_isa(&ctx, q, act) == TD_ISA_SCALAR, "%s: scalar isa", what);
         TD_CHECK_OK(td_gemm_prepared(&ctx, q, a, yref, rows));
         if (act == TD_ACT_F32)
-            check_f32_bound(q, x, batch, yref, what);
+            check_f32_bound(q, batch, want, mag, yref, what);
         else if (semantics)
             check_ref_semantics(q, a, yref, what);
         for (int ii = 0; ii < isas.nisa; ii++)
@@ -450,7 +476,7 @@ static void check_shape(td_rng *rng, int64_t rows, int64_t K, int64_t batch, con
                     char w2[200];
                     snprintf(w2, sizeof w2, "%s %s %d threads", what, td_isa_name(ctx.isa),
                              threads);
-                    check_f32_bound(q, x, batch, yfast, w2);
+                    check_f32_bound(q, batch, want, mag, yfast, w2);
                 } else {
                     int bad = count_mismatch(yref, yfast, (int64_t)ny);
                     TD_CHECK(bad == 0, "%s %s %d threads: %d outputs differ from the reference",
@@ -461,6 +487,8 @@ static void check_shape(td_rng *rng, int64_t rows, int64_t K, int64_t batch, con
     }
     free(yref);
     free(yfast);
+    free(want);
+    free(mag);
     td_qmatrix_free(q);
 out:
     free(w);

@@ -3,7 +3,7 @@
  *
  * Convention: a weight w is stored as an integer code q in [qmin, qmax] and
  * represents w ~= scale * (q - zero); zero is 0 for symmetric quantization.
- * Rounding is round-to-nearest-even (nearbyintf under the default rounding mode). */
+ * Rounding is round-to-nearest-even (as nearbyintf under the default rounding mode). */
 #ifndef TANDEM_QUANT_COMMON_H
 #define TANDEM_QUANT_COMMON_H
 
@@ -30,12 +30,19 @@ td_status td_quant_choose_scale(const float *v, int64_t n, int qmin, int qmax, b
 td_status td_quant_choose_scale_2d(const float *v, int64_t rows, int64_t cols, int64_t ld, int qmin,
                                    int qmax, bool asym, td_clip clip, float *scale, int *zero);
 
-/* Code of one value: clamp(round(v * inv_scale) + zero, qmin, qmax). */
+/* Code of one value: clamp(round(v * inv_scale) + zero, qmin, qmax), rounding to
+ * nearest even exactly as nearbyintf does in the default rounding mode. Clamping
+ * before rounding gives the same code (the bounds are integers) and leaves
+ * |t| <= 255, where adding and subtracting 1.5 * 2^23 rounds: plain arithmetic that
+ * compilers vectorize, unlike a libm call. v must not be NaN. */
 static inline int td_quant_round(float v, float inv_scale, int zero, int qmin, int qmax)
 {
-    float t = nearbyintf(v * inv_scale) + (float)zero;
-    t = fminf(fmaxf(t, (float)qmin), (float)qmax);
-    return (int)t;
+    float t = v * inv_scale;
+    float lo = (float)(qmin - zero), hi = (float)(qmax - zero);
+    t = t < lo ? lo : t;
+    t = t > hi ? hi : t;
+    t = (t + 12582912.0f) - 12582912.0f;
+    return (int)t + zero;
 }
 
 /* Receives the codes of row r, scale group g: q->gsize codes, positions past the
