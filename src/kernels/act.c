@@ -1,5 +1,7 @@
 /* Activation preparation: pad to the weight's K and quantize per token. */
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -66,19 +68,41 @@ static td_status ensure(void **p, size_t *cap, size_t bytes)
     return TD_OK;
 }
 
+/* Adding and subtracting 1.5 * 2^23 rounds |t| < 2^22 to the nearest integer, ties to
+ * even (the default rounding mode): what nearbyintf does, but as plain arithmetic the
+ * compiler vectorizes instead of a libm call per element. */
+#define TD_ROUND_MAGIC 12582912.0f
+
 static void quantize_token(const float *x, int64_t kpad, int qmax, int8_t *q, float *scale)
 {
     float amax = 0.0f;
-    for (int64_t k = 0; k < kpad; k++)
-        amax = fmaxf(amax, fabsf(x[k]));
+    for (int64_t k = 0; k < kpad; k++) {
+        float v = fabsf(x[k]);
+        amax = v > amax ? v : amax;
+    }
     float s = amax > 0.0f ? amax / (float)qmax : 1.0f;
     float inv = 1.0f / s;
+    float lo = (float)-qmax, hi = (float)qmax;
+    /* Clamping before rounding equals clamping after: the bounds are integers. */
     for (int64_t k = 0; k < kpad; k++) {
-        float v = nearbyintf(x[k] * inv);
-        v = fminf(fmaxf(v, (float)-qmax), (float)qmax);
-        q[k] = (int8_t)v;
+        float t = x[k] * inv;
+        t = t < lo ? lo : t;
+        t = t > hi ? hi : t;
+        q[k] = (int8_t)(int)((t + TD_ROUND_MAGIC) - TD_ROUND_MAGIC);
     }
     *scale = s;
+}
+
+/* Copies one token, zero-pads it to kpad and reports whether every value is finite. */
+static bool copy_token(const float *src, int64_t k, int64_t kpad, float *dst)
+{
+    bool finite = true;
+    for (int64_t i = 0; i < k; i++) {
+        finite &= fabsf(src[i]) <= FLT_MAX;
+        dst[i] = src[i];
+    }
+    memset(dst + k, 0, (size_t)(kpad - k) * sizeof(float));
+    return finite;
 }
 
 td_status td_act_prepare(td_act *a, const td_qmatrix *w, td_act_type type, const float *x,
@@ -105,14 +129,12 @@ td_status td_act_prepare(td_act *a, const td_qmatrix *w, td_act_type type, const
     a->kpad = w->kpad;
     for (int64_t b = 0; b < batch; b++) {
         const float *src = x + b * ldx;
-        float *dst = a->x + b * a->kpad;
-        for (int64_t k = 0; k < w->cols; k++) {
+        if (copy_token(src, w->cols, a->kpad, a->x + b * a->kpad))
+            continue;
+        for (int64_t k = 0; k < w->cols; k++) /* find and name the culprit */
             if (!isfinite(src[k]))
                 return td_error_new(TD_CODE_BAD_DATA, "activation (%lld, %lld) is %s", (long long)b,
                                     (long long)k, isnan(src[k]) ? "NaN" : "infinite");
-            dst[k] = src[k];
-        }
-        memset(dst + w->cols, 0, (size_t)(a->kpad - w->cols) * sizeof(float));
     }
     a->ngroups = 0;
     a->gsize = 0;
