@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -1010,6 +1011,14 @@ static void print_header(run *R)
                 ct ? ct : "(unset)", l2 ? l2 : "(unset)");
     else
         fprintf(o, "   (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset: f32 at full speed)\n");
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    if (!wp || strcasecmp(wp, "passive") != 0)
+        fprintf(
+            o, "openmp   NOTE: OMP_WAIT_POLICY is not 'passive': idle OpenMP workers spin and\n"
+               "         steal the cores from the OpenBLAS and oneDNN peers' own threads, so\n"
+               "         the peers' 2-thread figures come out low. scripts/run-main.sh sets it.\n");
+    else
+        fprintf(o, "openmp   OMP_WAIT_POLICY=passive (peers' threads are not starved)\n");
     fprintf(o, "peers    OpenBLAS cblas_sgemv/sgemm, oneDNN s8 matmul%s%s%s\n",
             dnnl_missing() ? " (n/a: " : "", dnnl_missing() ? dnnl_missing() : "",
             dnnl_missing() ? ")" : "");
@@ -1160,6 +1169,7 @@ static void write_json(FILE *f, void *arg)
     td_json_num(&j, "load_avg_end", R->load_end);
     td_json_str(&j, "openblas_core", openblas_get_corename());
     td_json_str(&j, "OPENBLAS_CORETYPE", getenv("OPENBLAS_CORETYPE"));
+    td_json_str(&j, "OMP_WAIT_POLICY", getenv("OMP_WAIT_POLICY"));
     td_json_str(&j, "OPENBLAS_L2_SIZE", getenv("OPENBLAS_L2_SIZE"));
     td_json_bool(&j, "onednn", dnnl_missing() == NULL);
     td_json_end_object(&j);

@@ -22,5 +22,5 @@ const td_format_traits td_traits_f32 = {
     .dequantize_row = f32_dequantize_row,
     .kernels[TD_DENSE][TD_ISA_AVX2][TD_ACT_F32] = td_gemm_f32_blas,
     .kernels[TD_DENSE][TD_ISA_AVX512][TD_ACT_F32] = td_gemm_f32_blas,
-    .self_threaded = true,
+    .uses_blas = true,
 };

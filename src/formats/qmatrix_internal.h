@@ -100,9 +100,9 @@ typedef struct td_format_traits {
     /* kernels[sparsity][isa][act]; NULL where no kernel of that ISA exists: the
      * dispatcher falls back to a lower ISA and finally to the generic reference. */
     td_gemm_kernel kernels[TD_SPARSITY_COUNT][TD_ISA_COUNT][TD_ACT_COUNT];
-    /* The kernel runs its own threads (the OpenBLAS f32 path): the driver calls it
-     * once for all rows instead of splitting rows over OpenMP threads. */
-    bool self_threaded;
+    /* The kernels call OpenBLAS (the f32 path): the driver keeps OpenBLAS single-
+     * threaded and splits rows over its own OpenMP threads like any other kernel. */
+    bool uses_blas;
 } td_format_traits;
 
 const td_format_traits *td_format_traits_get(td_format fmt);

@@ -55,12 +55,12 @@ td_status td_gemm_prepared(const td_ctx *ctx, const td_qmatrix *w, const td_act 
                             td_format_get(w->spec.format)->name, td_act_name(a->type));
     const td_format_traits *t = td_format_traits_get(w->spec.format);
     int threads = ctx->threads > 0 ? ctx->threads : 1;
-    /* Kernels that thread themselves (OpenBLAS) get every row at once. */
-    if (t->self_threaded && w->spec.sparsity == TD_DENSE && isa != TD_ISA_SCALAR) {
-        td_blas_set_threads(threads);
-        kern(w, a, y, ldy, 0, w->rows);
-        return TD_OK;
-    }
+    /* OpenBLAS runs single-threaded inside our OpenMP threads: one thread pool per
+     * process. With two pools (OpenBLAS pthreads + OpenMP), libgomp's spinning workers
+     * steal the cores from OpenBLAS's threads after every OpenMP region, which halved
+     * the f32 GEMV and GEMM at 2 threads on the development machine. */
+    if (t->uses_blas)
+        td_blas_set_threads(1);
     /* Chunks of whole 16-row blocks, one contiguous range per thread: each thread
      * streams its own slice of W, which is what a memory-bound GEMV wants. */
     int64_t blocks = (w->rows + 15) / 16;
