@@ -9,11 +9,6 @@
 #include <omp.h>
 #endif
 
-/* Adding and subtracting 1.5 * 2^23 rounds a float with |t| < 2^22 to the nearest
- * integer, ties to even, under the default rounding mode: the same result as
- * nearbyintf, but plain arithmetic the compiler can vectorize without SSE4.1. */
-#define TD_ROUND_MAGIC 12582912.0f
-
 /* Squared round-trip error of one row segment under (scale, zero), accumulated in
  * double. The dequantized value is computed exactly as the dequantizers do,
  * scale * (float)(q - zero), so the search ranks candidates by the real error.

@@ -35,13 +35,16 @@ td_status td_quant_choose_scale_2d(const float *v, int64_t rows, int64_t cols, i
  * before rounding gives the same code (the bounds are integers) and leaves
  * |t| <= 255, where adding and subtracting 1.5 * 2^23 rounds: plain arithmetic that
  * compilers vectorize, unlike a libm call. v must not be NaN. */
+/* 1.5 * 2^23: adding and subtracting it rounds |t| < 2^22 to nearest, ties to even. */
+#define TD_ROUND_MAGIC 12582912.0f
+
 static inline int td_quant_round(float v, float inv_scale, int zero, int qmin, int qmax)
 {
     float t = v * inv_scale;
     float lo = (float)(qmin - zero), hi = (float)(qmax - zero);
     t = t < lo ? lo : t;
     t = t > hi ? hi : t;
-    t = (t + 12582912.0f) - 12582912.0f;
+    t = (t + TD_ROUND_MAGIC) - TD_ROUND_MAGIC;
     return (int)t + zero;
 }
 

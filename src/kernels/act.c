@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "formats/qmatrix_internal.h"
+#include "formats/quant_common.h"
 
 const char *td_act_name(td_act_type act)
 {
@@ -68,11 +69,6 @@ static td_status ensure(void **p, size_t *cap, size_t bytes)
     return TD_OK;
 }
 
-/* Adding and subtracting 1.5 * 2^23 rounds |t| < 2^22 to the nearest integer, ties to
- * even (the default rounding mode): what nearbyintf does, but as plain arithmetic the
- * compiler vectorizes instead of a libm call per element. */
-#define TD_ROUND_MAGIC 12582912.0f
-
 static void quantize_token(const float *x, int64_t kpad, int qmax, int8_t *q, float *scale)
 {
     float amax = 0.0f;
@@ -82,14 +78,9 @@ static void quantize_token(const float *x, int64_t kpad, int qmax, int8_t *q, fl
     }
     float s = amax > 0.0f ? amax / (float)qmax : 1.0f;
     float inv = 1.0f / s;
-    float lo = (float)-qmax, hi = (float)qmax;
-    /* Clamping before rounding equals clamping after: the bounds are integers. */
-    for (int64_t k = 0; k < kpad; k++) {
-        float t = x[k] * inv;
-        t = t < lo ? lo : t;
-        t = t > hi ? hi : t;
-        q[k] = (int8_t)(int)((t + TD_ROUND_MAGIC) - TD_ROUND_MAGIC);
-    }
+    /* The weight quantizer's rounding (round half to even, clamped), vectorizable. */
+    for (int64_t k = 0; k < kpad; k++)
+        q[k] = (int8_t)td_quant_round(x[k], inv, 0, -qmax, qmax);
     *scale = s;
 }
 

@@ -133,11 +133,19 @@ static NOINLINE void int_tile_1x1(const td_qmatrix *w, const td_act *a, float *y
     int_tile(w, a, y, ldy, r, b, nb, 1, 1);
 }
 
-/* Token block (activations in L2) > 4-row tile row > token tile over all of K. */
-void td_gemm_int8_avx2(const td_qmatrix *w, const td_act *a, float *y, int64_t ldy, int64_t r0,
-                       int64_t r1)
+/* The four tile shapes of one kernel family: 4x1, 2x3, 1x3 and 1x1 (rows x tokens). */
+typedef void (*tile_fn)(const td_qmatrix *w, const td_act *a, float *y, int64_t ldy, int64_t r,
+                        int64_t b, int nb);
+typedef struct {
+    tile_fn t4x1, t2x3, t1x3, t1x1;
+} tile_set;
+
+/* Token block (activations of elem bytes each, in L2) > 4-row tile row > token tile over
+ * all of K. Shared by the integer- and f32-activation kernels. */
+static void drive_tiles(const tile_set *ts, int64_t elem, const td_qmatrix *w, const td_act *a,
+                        float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
-    int64_t tb = token_block(a->kpad, 1, NT_MAX, a->batch);
+    int64_t tb = token_block(a->kpad, elem, NT_MAX, a->batch);
     for (int64_t b0 = 0; b0 < a->batch; b0 += tb) {
         int64_t b1 = b0 + tb < a->batch ? b0 + tb : a->batch;
         for (int64_t r = r0; r < r1;) {
@@ -145,19 +153,26 @@ void td_gemm_int8_avx2(const td_qmatrix *w, const td_act *a, float *y, int64_t l
             for (int64_t b = b0; b < b1; b += NT_MAX) {
                 int nb = b1 - b >= NT_MAX ? NT_MAX : (int)(b1 - b);
                 if (nr == 4 && nb == 1) {
-                    int_tile_4x1(w, a, y, ldy, r, b, nb);
+                    ts->t4x1(w, a, y, ldy, r, b, nb);
                 } else if (nr == 4) {
-                    int_tile_2x3(w, a, y, ldy, r, b, nb);
-                    int_tile_2x3(w, a, y, ldy, r + 2, b, nb);
+                    ts->t2x3(w, a, y, ldy, r, b, nb);
+                    ts->t2x3(w, a, y, ldy, r + 2, b, nb);
                 } else if (nb == 1) {
-                    int_tile_1x1(w, a, y, ldy, r, b, nb);
+                    ts->t1x1(w, a, y, ldy, r, b, nb);
                 } else {
-                    int_tile_1x3(w, a, y, ldy, r, b, nb);
+                    ts->t1x3(w, a, y, ldy, r, b, nb);
                 }
             }
             r += nr;
         }
     }
+}
+
+void td_gemm_int8_avx2(const td_qmatrix *w, const td_act *a, float *y, int64_t ldy, int64_t r0,
+                       int64_t r1)
+{
+    static const tile_set ts = {int_tile_4x1, int_tile_2x3, int_tile_1x3, int_tile_1x1};
+    drive_tiles(&ts, 1, w, a, y, ldy, r0, r1);
 }
 
 /* ---- f32 activations ---- */
@@ -241,25 +256,6 @@ static NOINLINE void f32_tile_1x1(const td_qmatrix *w, const td_act *a, float *y
 void td_gemm_int8_f32_avx2(const td_qmatrix *w, const td_act *a, float *y, int64_t ldy, int64_t r0,
                            int64_t r1)
 {
-    int64_t tb = token_block(a->kpad, 4, NT_MAX, a->batch);
-    for (int64_t b0 = 0; b0 < a->batch; b0 += tb) {
-        int64_t b1 = b0 + tb < a->batch ? b0 + tb : a->batch;
-        for (int64_t r = r0; r < r1;) {
-            int nr = r1 - r >= 4 ? 4 : 1;
-            for (int64_t b = b0; b < b1; b += NT_MAX) {
-                int nb = b1 - b >= NT_MAX ? NT_MAX : (int)(b1 - b);
-                if (nr == 4 && nb == 1) {
-                    f32_tile_4x1(w, a, y, ldy, r, b, nb);
-                } else if (nr == 4) {
-                    f32_tile_2x3(w, a, y, ldy, r, b, nb);
-                    f32_tile_2x3(w, a, y, ldy, r + 2, b, nb);
-                } else if (nb == 1) {
-                    f32_tile_1x1(w, a, y, ldy, r, b, nb);
-                } else {
-                    f32_tile_1x3(w, a, y, ldy, r, b, nb);
-                }
-            }
-            r += nr;
-        }
-    }
+    static const tile_set ts = {f32_tile_4x1, f32_tile_2x3, f32_tile_1x3, f32_tile_1x1};
+    drive_tiles(&ts, 4, w, a, y, ldy, r0, r1);
 }
