@@ -104,6 +104,23 @@ size_t td_qmatrix_bytes(const td_qmatrix *q);
 /* td_qmatrix_bytes * 8 / (rows * cols). */
 double td_qmatrix_bits_per_weight(const td_qmatrix *q);
 
+/* ---- compressed matrices as byte parts (for model files) ---- */
+#define TD_QMATRIX_MAX_PARTS 6
+typedef struct td_qpart {
+    const char *name; /* "codes", "scales", "zeros", "idx", "row_ptr", "groups" */
+    void *data;
+    size_t bytes;
+} td_qpart;
+
+/* Lists the stored parts of q (pointers into q); returns how many (<= TD_QMATRIX_MAX_PARTS). */
+int td_qmatrix_parts(const td_qmatrix *q, td_qpart *parts);
+/* Rebuilds a matrix from its parts. Every part the layout of (spec, rows, cols) needs must be
+ * present with exactly its size; indices and scales are validated. `what` names the tensor in
+ * errors. */
+td_status td_qmatrix_from_parts(const td_qspec *spec, int64_t rows, int64_t cols,
+                                const td_qpart *parts, int n_parts, const char *what,
+                                td_qmatrix **out);
+
 /* ---- scalar conversions (exact, round-to-nearest-even) ---- */
 float td_bf16_to_f32(uint16_t h);
 uint16_t td_f32_to_bf16(float f);

@@ -1,0 +1,218 @@
+/* Memory planner: one arena for every graph input and intermediate value.
+ *
+ * Each value lives from the step that produces it to the last step that reads it (graph
+ * outputs to the end). View ops (Reshape, Flatten...) share their input's storage; in-place
+ * ops write over their input when that input dies at the same step. Storage blocks are then
+ * placed largest first, each at the lowest offset that does not overlap a block alive at the
+ * same time (the greedy placement TFLite Micro uses). The lower bound is the largest total
+ * of blocks that must be alive at one step: no placement can do better. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/op.h"
+
+#define PLAN_ALIGN 64
+
+typedef struct block {
+    int root;
+    int64_t size; /* raw bytes */
+    int first, last;
+    int64_t offset;
+} block;
+
+typedef struct planner {
+    const td_graph *g;
+    int *root;
+    int *first, *last;
+    int64_t *size;
+    bool *in_arena;
+} planner;
+
+static int find_root(const planner *p, int v)
+{
+    while (p->root[v] != v)
+        v = p->root[v];
+    return v;
+}
+
+static int64_t value_bytes(const td_value *v)
+{
+    int64_t n = td_shape_numel(v->ndim, v->shape);
+    return n < 0 ? 0 : n * (int64_t)td_dtype_size(v->dtype);
+}
+
+static void lifetimes(planner *p)
+{
+    const td_graph *g = p->g;
+    int end = g->n_nodes > 0 ? g->n_nodes - 1 : 0;
+    for (int v = 0; v < g->n_values; v++) {
+        const td_value *val = &g->values[v];
+        p->root[v] = v;
+        p->in_arena[v] = val->kind == TD_VALUE_INPUT ||
+                         (val->kind == TD_VALUE_INTERMEDIATE && val->producer >= 0);
+        p->first[v] = val->kind == TD_VALUE_INPUT ? 0 : val->producer;
+        p->last[v] = val->is_output ? end : p->first[v];
+        p->size[v] = p->in_arena[v] ? value_bytes(val) : 0;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+            int v = g->nodes[i].inputs[k];
+            if (v >= 0 && p->in_arena[v] && p->last[v] < i)
+                p->last[v] = i;
+        }
+}
+
+static void share(planner *p, int out, int r)
+{
+    p->root[out] = r;
+    if (p->last[out] > p->last[r])
+        p->last[r] = p->last[out];
+}
+
+/* Decides which outputs share their input's storage, in execution order. */
+static void aliases(planner *p)
+{
+    const td_graph *g = p->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const td_node *n = &g->nodes[i];
+        if (n->n_inputs < 1 || n->n_outputs < 1 || n->inputs[0] < 0)
+            continue;
+        int in = n->inputs[0], out = n->outputs[0];
+        if (!p->in_arena[in] || !p->in_arena[out])
+            continue;
+        int r = find_root(p, in);
+        if (n->def->flags & TD_OPF_VIEW) {
+            share(p, out, r);
+        } else if ((n->def->flags & TD_OPF_INPLACE) && p->last[r] == i &&
+                   g->values[r].kind != TD_VALUE_INPUT && p->size[r] == p->size[out] &&
+                   g->values[in].dtype == g->values[out].dtype) {
+            share(p, out, r);
+        }
+    }
+}
+
+static int cmp_block(const void *a, const void *b)
+{
+    const block *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size > y->size ? -1 : 1;
+    return x->first - y->first;
+}
+
+static int cmp_offset(const void *a, const void *b)
+{
+    const block *const *x = a, *const *y = b;
+    return (*x)->offset < (*y)->offset ? -1 : (*x)->offset > (*y)->offset;
+}
+
+static int64_t round_up(int64_t v)
+{
+    return (v + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+}
+
+/* Lowest offset where b fits between the already placed blocks alive at the same time. */
+static int64_t place(block *b, block *placed, int n_placed, block **tmp)
+{
+    int k = 0;
+    for (int j = 0; j < n_placed; j++)
+        if (placed[j].first <= b->last && b->first <= placed[j].last)
+            tmp[k++] = &placed[j];
+    qsort(tmp, (size_t)k, sizeof *tmp, cmp_offset);
+    int64_t off = 0, need = round_up(b->size);
+    for (int j = 0; j < k; j++) {
+        if (tmp[j]->offset - off >= need)
+            break;
+        int64_t end = tmp[j]->offset + round_up(tmp[j]->size);
+        if (end > off)
+            off = end;
+    }
+    return off;
+}
+
+static td_status place_all(planner *p, td_mem_plan *out)
+{
+    const td_graph *g = p->g;
+    int nb = 0;
+    block *blocks = calloc((size_t)g->n_values + 1, sizeof *blocks);
+    block **tmp = calloc((size_t)g->n_values + 1, sizeof *tmp);
+    if (!blocks || !tmp) {
+        free(blocks);
+        free(tmp);
+        return td_error_new(TD_CODE_OUT_OF_MEMORY, "memory plan: out of memory");
+    }
+    for (int v = 0; v < g->n_values; v++)
+        if (p->in_arena[v] && p->root[v] == v)
+            blocks[nb++] = (block){v, p->size[v], p->first[v], p->last[v], 0};
+    qsort(blocks, (size_t)nb, sizeof *blocks, cmp_block);
+    int64_t arena = 0;
+    for (int i = 0; i < nb; i++) {
+        blocks[i].offset = place(&blocks[i], blocks, i, tmp);
+        if (blocks[i].offset + round_up(blocks[i].size) > arena)
+            arena = blocks[i].offset + round_up(blocks[i].size);
+        out->offset[blocks[i].root] = blocks[i].offset;
+    }
+    out->arena_bytes = arena;
+    /* The lower bound: at each step, the bytes of all blocks alive then. */
+    out->lower_bound_bytes = 0;
+    out->peak_step = 0;
+    for (int t = 0; t < (g->n_nodes > 0 ? g->n_nodes : 1); t++) {
+        int64_t live = 0;
+        for (int i = 0; i < nb; i++)
+            if (blocks[i].first <= t && t <= blocks[i].last)
+                live += blocks[i].size;
+        if (live > out->lower_bound_bytes) {
+            out->lower_bound_bytes = live;
+            out->peak_step = t;
+        }
+    }
+    free(blocks);
+    free(tmp);
+    return TD_OK;
+}
+
+void td_mem_plan_free(td_mem_plan *p)
+{
+    free(p->offset);
+    free(p->alias_of);
+    memset(p, 0, sizeof *p);
+}
+
+td_status td_mem_plan_build(const td_graph *g, td_mem_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!g->prepared)
+        return td_error_new(TD_CODE_INVALID_ARGUMENT, "memory plan: graph '%s' is not prepared",
+                            g->name);
+    size_t n = (size_t)g->n_values + 1;
+    planner p = {g,
+                 calloc(n, sizeof(int)),
+                 calloc(n, sizeof(int)),
+                 calloc(n, sizeof(int)),
+                 calloc(n, sizeof(int64_t)),
+                 calloc(n, sizeof(bool))};
+    out->offset = calloc(n, sizeof *out->offset);
+    out->alias_of = calloc(n, sizeof *out->alias_of);
+    td_status st = TD_OK;
+    if (!p.root || !p.first || !p.last || !p.size || !p.in_arena || !out->offset ||
+        !out->alias_of) {
+        st = td_error_new(TD_CODE_OUT_OF_MEMORY, "memory plan: out of memory");
+    } else {
+        out->n_values = g->n_values;
+        lifetimes(&p);
+        aliases(&p);
+        st = place_all(&p, out);
+        for (int v = 0; v < g->n_values && !st; v++) {
+            int r = p.in_arena[v] ? find_root(&p, v) : -1;
+            out->alias_of[v] = (r >= 0 && r != v) ? r : -1;
+            out->offset[v] = r >= 0 ? out->offset[r] : -1;
+        }
+    }
+    free(p.root);
+    free(p.first);
+    free(p.last);
+    free(p.size);
+    free(p.in_arena);
+    if (st)
+        td_mem_plan_free(out);
+    return st;
+}
