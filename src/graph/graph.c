@@ -334,7 +334,7 @@ static td_status new_attr(td_node *n, const char *name, td_attr_type type, td_at
 
 td_status td_node_set_int(td_node *n, const char *name, int64_t v)
 {
-    td_attr *a;
+    td_attr *a = NULL;
     TD_TRY(new_attr(n, name, TD_ATTR_INT, &a));
     a->i = v;
     return TD_OK;
@@ -342,7 +342,7 @@ td_status td_node_set_int(td_node *n, const char *name, int64_t v)
 
 td_status td_node_set_float(td_node *n, const char *name, float v)
 {
-    td_attr *a;
+    td_attr *a = NULL;
     TD_TRY(new_attr(n, name, TD_ATTR_FLOAT, &a));
     a->f = v;
     return TD_OK;
@@ -350,7 +350,7 @@ td_status td_node_set_float(td_node *n, const char *name, float v)
 
 td_status td_node_set_string(td_node *n, const char *name, const char *s)
 {
-    td_attr *a;
+    td_attr *a = NULL;
     TD_TRY(new_attr(n, name, TD_ATTR_STRING, &a));
     a->s = dup_str(s);
     return a->s ? TD_OK : td_error_new(TD_CODE_OUT_OF_MEMORY, "graph: out of memory");
@@ -369,7 +369,7 @@ td_status td_node_set_ints(td_node *n, const char *name, const int64_t *v, int c
     if (count < 0 || count > (1 << 20))
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "node '%s': attribute '%s' has %d values",
                             n->name, name, count);
-    td_attr *a;
+    td_attr *a = NULL;
     TD_TRY(new_attr(n, name, TD_ATTR_INTS, &a));
     a->ints = dup_mem(v, (size_t)count * sizeof *v);
     a->n = count;
@@ -381,7 +381,7 @@ td_status td_node_set_floats(td_node *n, const char *name, const float *v, int c
     if (count < 0 || count > (1 << 20))
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "node '%s': attribute '%s' has %d values",
                             n->name, name, count);
-    td_attr *a;
+    td_attr *a = NULL;
     TD_TRY(new_attr(n, name, TD_ATTR_FLOATS, &a));
     a->floats = dup_mem(v, (size_t)count * sizeof *v);
     a->n = count;
@@ -392,7 +392,7 @@ td_status td_node_set_tensor(td_node *n, const char *name, const td_view *t)
 {
     size_t bytes;
     TD_TRY(td_view_bytes(t, name, &bytes));
-    td_attr *a;
+    td_attr *a = NULL;
     TD_TRY(new_attr(n, name, TD_ATTR_TENSOR, &a));
     a->tensor = *t;
     a->tensor.data = dup_mem(t->data, bytes);
