@@ -3,7 +3,8 @@
 # Safe to run repeatedly; skips apt when everything is already present.
 set -e
 PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev \
-libopenblas-dev libdnnl-dev libcjson-dev libyaml-dev libcmocka-dev git"
+libopenblas-dev libdnnl-dev libcjson-dev libyaml-dev libcmocka-dev git \
+protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

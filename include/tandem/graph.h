@@ -51,6 +51,8 @@ typedef struct td_view {
 } td_view;
 
 int64_t td_view_numel(const td_view *v);
+/* Product of dims; -1 on overflow or negative dims. */
+int64_t td_shape_numel(int ndim, const int64_t *shape);
 /* numel * element size, checked; errors name `what`. */
 td_status td_view_bytes(const td_view *v, const char *what, size_t *out);
 
@@ -68,6 +70,9 @@ typedef struct td_value {
     /* -1 marks a dimension unknown until prepare (a symbolic ONNX dim such as "N"); graph
      * inputs must have every dimension fixed (td_graph_set_input_shape) before prepare. */
     int64_t shape[TD_MAX_DIMS];
+    /* Inputs: the shape as declared by the model file (with -1 for symbolic dims), kept when
+     * td_graph_set_input_shape fixes `shape`, so a saved model keeps its flexible dims. */
+    int64_t decl_shape[TD_MAX_DIMS];
     /* Constant data (kind CONST, or values folded at prepare). Either owned (freed with the
      * graph) or borrowed from a mapped file that outlives the graph. */
     void *data;

@@ -29,5 +29,15 @@ int td_cmd_formats(int argc, char **argv);
 void td_usage_formats(void);
 int td_cmd_bench(int argc, char **argv);
 void td_usage_bench(void);
+int td_cmd_model_info(int argc, char **argv);
+void td_usage_model_info(void);
+int td_cmd_run(int argc, char **argv);
+void td_usage_run(void);
+int td_cmd_eval(int argc, char **argv);
+void td_usage_eval(void);
+int td_cmd_compress(int argc, char **argv);
+void td_usage_compress(void);
+int td_cmd_embed(int argc, char **argv);
+void td_usage_embed(void);
 
 #endif

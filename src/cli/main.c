@@ -15,6 +15,14 @@ static const td_command commands[] = {
      td_usage_formats},
     {"bench", "benchmark kernels against the machine's limits and peers", td_cmd_bench,
      td_usage_bench},
+    {"info", "list a model's layers, formats, params, MACs, bytes and memory plan",
+     td_cmd_model_info, td_usage_model_info},
+    {"run", "run a model on the tensors of a file", td_cmd_run, td_usage_run},
+    {"eval", "accuracy of a classifier on a labelled data file", td_cmd_eval, td_usage_eval},
+    {"compress", "compress a model with calibration (presets or a scheme file)", td_cmd_compress,
+     td_usage_compress},
+    {"embed", "sentence embeddings with a BERT model (all-MiniLM-L6-v2)", td_cmd_embed,
+     td_usage_embed},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -202,6 +202,7 @@ td_status td_graph_add_input(td_graph *g, const char *name, td_dtype dt, int ndi
     int idx;
     TD_TRY(add_value(g, name, TD_VALUE_INPUT, &idx));
     td_value_set_shape(&g->values[idx], dt, ndim, shape);
+    memcpy(g->values[idx].decl_shape, shape, (size_t)ndim * sizeof *shape);
     TD_TRY(push_index(&g->inputs, &g->n_inputs, idx));
     if (index)
         *index = idx;

@@ -85,8 +85,6 @@ td_value *td_node_in(td_graph *g, const td_node *n, int i);
 td_value *td_node_out(td_graph *g, const td_node *n, int i);
 /* Sets an output's dtype and shape. */
 void td_value_set_shape(td_value *v, td_dtype dt, int ndim, const int64_t *shape);
-/* Product of dims; -1 on overflow or negative dims. */
-int64_t td_shape_numel(int ndim, const int64_t *shape);
 /* Normalizes an axis in [-ndim, ndim) (or [-ndim-1, ndim] when `insert`) to [0, ndim). */
 td_status td_norm_axis(const td_node *n, int64_t axis, int ndim, bool insert, int *out);
 /* Numpy-style broadcast of two shapes; error names the node. */
