@@ -14,6 +14,10 @@
 /* ---- subjects ---- */
 int td_bench_kernels(int argc, char **argv); /* argv[0] is "kernels" */
 void td_bench_kernels_usage(void);
+int td_bench_cnn(int argc, char **argv); /* argv[0] is "cnn" */
+void td_bench_cnn_usage(void);
+int td_bench_minilm(int argc, char **argv); /* argv[0] is "minilm" */
+void td_bench_minilm_usage(void);
 
 /* ---- time ---- */
 double td_bench_now(void); /* monotonic seconds */

@@ -15,6 +15,10 @@ typedef struct bench_subject {
 static const bench_subject subjects[] = {
     {"kernels", "GEMV/GEMM per format vs read bandwidth, dense kernels, oneDNN and OpenBLAS",
      td_bench_kernels, td_bench_kernels_usage},
+    {"cnn", "bundled MNIST CNN: held-out accuracy of f32 and every compression preset",
+     td_bench_cnn, td_bench_cnn_usage},
+    {"minilm", "all-MiniLM-L6-v2 latency (f32 and presets) vs onnxruntime, embedding quality",
+     td_bench_minilm, td_bench_minilm_usage},
 };
 enum { NSUBJECTS = sizeof subjects / sizeof subjects[0] };
 
@@ -36,6 +40,7 @@ int td_cmd_bench(int argc, char **argv)
     for (int i = 0; i < NSUBJECTS; i++)
         if (!strcmp(argv[1], subjects[i].name))
             return subjects[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "tandem bench: unknown subject '%s' (expected: kernels)\n", argv[1]);
+    fprintf(stderr, "tandem bench: unknown subject '%s' (expected: kernels, cnn, minilm)\n",
+            argv[1]);
     return TD_EXIT_USAGE;
 }

@@ -188,6 +188,49 @@ void td_dataset_free(td_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
+static int64_t argmax_row(const float *row, int64_t c)
+{
+    int64_t best = 0;
+    for (int64_t k = 1; k < c; k++)
+        best = row[k] > row[best] ? k : best;
+    return best;
+}
+
+td_status td_eval_batches(td_session *s, td_graph *g, const td_dataset *d, int64_t n, int batch,
+                          td_eval_result *r)
+{
+    const td_value *in = &g->values[g->inputs[0]];
+    const td_value *out = &g->values[g->outputs[0]];
+    if (out->ndim != 2 || out->shape[0] != batch)
+        return td_error_new(TD_CODE_INVALID_ARGUMENT,
+                            "eval needs a first output of shape [batch, classes]; '%s' is not",
+                            out->name);
+    float *buf;
+    TD_TRY(td_alloc((size_t)batch * (size_t)d->sample_numel * sizeof(float), (void **)&buf));
+    td_view view = {TD_DT_F32, in->ndim, {0}, buf};
+    memcpy(view.shape, in->shape, sizeof view.shape);
+    td_status st = TD_OK;
+    double t0 = td_now_seconds();
+    for (int64_t b0 = 0; b0 < n && !st; b0 += batch) {
+        int64_t m = n - b0 < batch ? n - b0 : batch;
+        memset(buf, 0, (size_t)batch * (size_t)d->sample_numel * sizeof(float));
+        memcpy(buf, d->x + b0 * d->sample_numel, (size_t)(m * d->sample_numel) * sizeof(float));
+        st = td_session_set_input(s, in->name, &view);
+        if (!st)
+            st = td_session_run(s);
+        td_view o;
+        if (!st)
+            st = td_session_get(s, out->name, &o);
+        for (int64_t i = 0; i < m && !st; i++)
+            r->correct += argmax_row((const float *)o.data + i * out->shape[1], out->shape[1]) ==
+                          d->y[b0 + i];
+        r->total += st ? 0 : m;
+    }
+    r->seconds = td_now_seconds() - t0;
+    td_free(buf);
+    return st;
+}
+
 /* ---- text ---- */
 
 bool td_graph_is_text(const td_graph *g)

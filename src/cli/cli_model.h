@@ -36,6 +36,16 @@ typedef struct td_dataset {
 td_status td_dataset_load(const char *path, td_dataset *d);
 void td_dataset_free(td_dataset *d);
 
+typedef struct td_eval_result {
+    int64_t correct, total;
+    double seconds;
+} td_eval_result;
+
+/* Classifier accuracy over the first n samples of d, `batch` per run (the graph is prepared
+ * for that batch; the last partial batch is zero-padded and its padding ignored). */
+td_status td_eval_batches(td_session *s, td_graph *g, const td_dataset *d, int64_t n, int batch,
+                          td_eval_result *r);
+
 /* For BERT graphs (inputs input_ids and attention_mask): tokenized, padded sentences. */
 typedef struct td_text_batch {
     int64_t *ids;

@@ -132,19 +132,8 @@ static td_status rebuild_text_graph(const char *dir, int seq, td_graph *calibrat
     td_model_opts o = {1, seq};
     TD_TRY(td_model_open(dir, &o, out));
     td_status st = td_graph_prepare(*out);
-    for (int i = 0; i < (*out)->n_nodes && !st; i++) {
-        td_node *n = &(*out)->nodes[i];
-        for (int k = 0; k < calibrated->n_nodes; k++) {
-            td_node *c = &calibrated->nodes[k];
-            if (c->qweight && strcmp(c->name, n->name) == 0) {
-                n->qweight = c->qweight;
-                n->act = c->act;
-                c->qweight = NULL;
-            }
-        }
-    }
     if (!st)
-        st = td_graph_update_costs(*out);
+        st = td_compress_transfer(*out, calibrated);
     return st;
 }
 

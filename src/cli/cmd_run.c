@@ -263,55 +263,7 @@ void td_usage_eval(void)
            "  --limit N   use only the first N samples\n");
 }
 
-typedef struct eval_result {
-    int64_t correct, total;
-    double seconds;
-} eval_result;
-
-static int64_t argmax_row(const float *row, int64_t c)
-{
-    int64_t best = 0;
-    for (int64_t k = 1; k < c; k++)
-        best = row[k] > row[best] ? k : best;
-    return best;
-}
-
-static td_status eval_batches(td_session *s, td_graph *g, const td_dataset *d, int64_t n, int batch,
-                              eval_result *r)
-{
-    const td_value *in = &g->values[g->inputs[0]];
-    const td_value *out = &g->values[g->outputs[0]];
-    if (out->ndim != 2 || out->shape[0] != batch)
-        return td_error_new(TD_CODE_INVALID_ARGUMENT,
-                            "eval needs a first output of shape [batch, classes]; '%s' is not",
-                            out->name);
-    float *buf;
-    TD_TRY(td_alloc((size_t)batch * (size_t)d->sample_numel * sizeof(float), (void **)&buf));
-    td_view view = {TD_DT_F32, in->ndim, {0}, buf};
-    memcpy(view.shape, in->shape, sizeof view.shape);
-    td_status st = TD_OK;
-    double t0 = td_now_seconds();
-    for (int64_t b0 = 0; b0 < n && !st; b0 += batch) {
-        int64_t m = n - b0 < batch ? n - b0 : batch;
-        memset(buf, 0, (size_t)batch * (size_t)d->sample_numel * sizeof(float));
-        memcpy(buf, d->x + b0 * d->sample_numel, (size_t)(m * d->sample_numel) * sizeof(float));
-        st = td_session_set_input(s, in->name, &view);
-        if (!st)
-            st = td_session_run(s);
-        td_view o;
-        if (!st)
-            st = td_session_get(s, out->name, &o);
-        for (int64_t i = 0; i < m && !st; i++)
-            r->correct += argmax_row((const float *)o.data + i * out->shape[1], out->shape[1]) ==
-                          d->y[b0 + i];
-        r->total += st ? 0 : m;
-    }
-    r->seconds = td_now_seconds() - t0;
-    td_free(buf);
-    return st;
-}
-
-static td_status do_eval(const td_model_args *a, eval_result *r)
+static td_status do_eval(const td_model_args *a, td_eval_result *r)
 {
     td_dataset d;
     TD_TRY(td_dataset_load(a->data, &d));
@@ -332,7 +284,7 @@ static td_status do_eval(const td_model_args *a, eval_result *r)
     if (!st)
         st = td_session_new(g, &a->ctx, &s);
     if (!st)
-        st = eval_batches(s, g, &d, n, batch, r);
+        st = td_eval_batches(s, g, &d, n, batch, r);
     td_session_free(s);
     td_graph_free(g);
     td_dataset_free(&d);
@@ -348,7 +300,7 @@ int td_cmd_eval(int argc, char **argv)
         fprintf(stderr, "tandem eval: expected MODEL and --data FILE (see 'tandem eval --help')\n");
         return TD_EXIT_USAGE;
     }
-    eval_result r = {0, 0, 0};
+    td_eval_result r = {0, 0, 0};
     td_status st = do_eval(&a, &r);
     if (st)
         return td_cli_fail(st);

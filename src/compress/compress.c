@@ -361,6 +361,23 @@ td_status td_compress(td_graph *g, const td_scheme *scheme, const td_calib *cali
     return st;
 }
 
+td_status td_compress_transfer(td_graph *dst, td_graph *src)
+{
+    for (int i = 0; i < dst->n_nodes; i++) {
+        td_node *n = &dst->nodes[i];
+        for (int k = 0; k < src->n_nodes; k++) {
+            td_node *c = &src->nodes[k];
+            if (!c->qweight || strcmp(c->name, n->name) != 0)
+                continue;
+            td_qmatrix_free(n->qweight);
+            n->qweight = c->qweight;
+            n->act = c->act;
+            c->qweight = NULL;
+        }
+    }
+    return td_graph_update_costs(dst);
+}
+
 static void add_num(cJSON *o, const char *k, double v)
 {
     cJSON_AddNumberToObject(o, k, isfinite(v) ? v : -1.0);
