@@ -69,7 +69,8 @@ int td_cli_model_args(int argc, char **argv, const char *allowed, td_model_args 
             only_pos = true;
             continue;
         }
-        if (only_pos || strncmp(arg, "--", 2) != 0 || arg[2] == 0) {
+        bool short_o = !only_pos && !strcmp(arg, "-o");
+        if (!short_o && (only_pos || strncmp(arg, "--", 2) != 0 || arg[2] == 0)) {
             if (a->n_pos >= TD_CLI_MAX_POS) {
                 fprintf(stderr, "tandem %s: more than %d arguments\n", argv[0], TD_CLI_MAX_POS);
                 return 0;
@@ -77,9 +78,7 @@ int td_cli_model_args(int argc, char **argv, const char *allowed, td_model_args 
             a->pos[a->n_pos++] = arg;
             continue;
         }
-        const char *name = arg + 2;
-        if (!strcmp(name, "o"))
-            name = "output";
+        const char *name = short_o ? "output" : arg + 2;
         if (!allowed_opt(allowed, name)) {
             fprintf(stderr, "tandem %s: unknown option '%s' (see 'tandem %s --help')\n", argv[0],
                     arg, argv[0]);

@@ -4,7 +4,8 @@
  * outputs to the end). View ops (Reshape, Flatten...) share their input's storage; in-place
  * ops write over their input when that input dies at the same step. Storage blocks are then
  * placed largest first, each at the lowest offset that does not overlap a block alive at the
- * same time (the greedy placement TFLite Micro uses). The lower bound is the largest total
+ * same time (the greedy placement TFLite Micro uses; a few other orders are tried and the
+ * smallest arena kept). The lower bound is the largest total
  * of blocks that must be alive at one step: no placement can do better. */
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,8 @@ static void lifetimes(planner *p)
         p->in_arena[v] = val->kind == TD_VALUE_INPUT ||
                          (val->kind == TD_VALUE_INTERMEDIATE && val->producer >= 0);
         p->first[v] = val->kind == TD_VALUE_INPUT ? 0 : val->producer;
-        p->last[v] = val->is_output ? end : p->first[v];
+        /* Inputs stay intact for the whole run: callers may run again without setting them. */
+        p->last[v] = (val->is_output || val->kind == TD_VALUE_INPUT) ? end : p->first[v];
         p->size[v] = p->in_arena[v] ? value_bytes(val) : 0;
     }
     for (int i = 0; i < g->n_nodes; i++)
@@ -91,12 +93,46 @@ static void aliases(planner *p)
     }
 }
 
-static int cmp_block(const void *a, const void *b)
+typedef int (*block_order)(const void *, const void *);
+
+static int64_t lifetime(const block *b)
+{
+    return b->last - b->first + 1;
+}
+
+/* Orders tried by the placer; the best result is kept. Largest first is TFLite Micro's;
+ * the others win on chains where a big block must not take offset 0 from a later one. */
+static int by_size(const void *a, const void *b)
 {
     const block *x = a, *y = b;
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
     return x->first - y->first;
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const block *x = a, *y = b;
+    if (x->first != y->first)
+        return x->first - y->first;
+    return by_size(a, b);
+}
+
+static int by_area(const void *a, const void *b)
+{
+    const block *x = a, *y = b;
+    double ax = (double)x->size * lifetime(x), ay = (double)y->size * lifetime(y);
+    if (ax != ay)
+        return ax > ay ? -1 : 1;
+    return by_size(a, b);
+}
+
+static int by_lifetime(const void *a, const void *b)
+{
+    const block *x = a, *y = b;
+    if (lifetime(x) != lifetime(y))
+        return lifetime(x) > lifetime(y) ? -1 : 1;
+    return by_size(a, b);
 }
 
 static int cmp_offset(const void *a, const void *b)
@@ -129,43 +165,93 @@ static int64_t place(block *b, block *placed, int n_placed, block **tmp)
     return off;
 }
 
+/* Places blocks in their current order; returns the arena size. */
+static int64_t place_in_order(block *blocks, int nb, block **tmp)
+{
+    int64_t arena = 0;
+    for (int i = 0; i < nb; i++) {
+        blocks[i].offset = place(&blocks[i], blocks, i, tmp);
+        if (blocks[i].offset + round_up(blocks[i].size) > arena)
+            arena = blocks[i].offset + round_up(blocks[i].size);
+    }
+    return arena;
+}
+
+/* A fixed-seed shuffle (splitmix64): deterministic plans, no global state. */
+static void shuffle(block *b, int n, uint64_t *seed)
+{
+    for (int i = n - 1; i > 0; i--) {
+        uint64_t z = (*seed += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        int j = (int)(z % (uint64_t)(i + 1));
+        block t = b[i];
+        b[i] = b[j];
+        b[j] = t;
+    }
+}
+
+#define PLAN_SHUFFLES 24
+
+/* Tries the orders above and some shuffles of the largest-first order; keeps the best. */
+static int64_t best_placement(block *blocks, block *best, int nb, block **tmp)
+{
+    static const block_order orders[] = {by_size, by_first, by_area, by_lifetime};
+    int64_t best_arena = -1;
+    uint64_t seed = 0x7461616e64656dull;
+    int tries = 4 + (nb > 1 ? PLAN_SHUFFLES : 0);
+    for (int t = 0; t < tries; t++) {
+        if (t < 4) {
+            qsort(blocks, (size_t)nb, sizeof *blocks, orders[t]);
+        } else {
+            qsort(blocks, (size_t)nb, sizeof *blocks, by_size);
+            /* keep the biggest in front, perturb the rest */
+            shuffle(blocks + 1, nb - 1, &seed);
+        }
+        int64_t arena = place_in_order(blocks, nb, tmp);
+        if (best_arena < 0 || arena < best_arena) {
+            best_arena = arena;
+            memcpy(best, blocks, (size_t)nb * sizeof *blocks);
+        }
+    }
+    return best_arena < 0 ? 0 : best_arena;
+}
+
 static td_status place_all(planner *p, td_mem_plan *out)
 {
     const td_graph *g = p->g;
     int nb = 0;
     block *blocks = calloc((size_t)g->n_values + 1, sizeof *blocks);
+    block *best = calloc((size_t)g->n_values + 1, sizeof *best);
     block **tmp = calloc((size_t)g->n_values + 1, sizeof *tmp);
-    if (!blocks || !tmp) {
+    if (!blocks || !best || !tmp) {
         free(blocks);
+        free(best);
         free(tmp);
         return td_error_new(TD_CODE_OUT_OF_MEMORY, "memory plan: out of memory");
     }
     for (int v = 0; v < g->n_values; v++)
         if (p->in_arena[v] && p->root[v] == v)
             blocks[nb++] = (block){v, p->size[v], p->first[v], p->last[v], 0};
-    qsort(blocks, (size_t)nb, sizeof *blocks, cmp_block);
-    int64_t arena = 0;
-    for (int i = 0; i < nb; i++) {
-        blocks[i].offset = place(&blocks[i], blocks, i, tmp);
-        if (blocks[i].offset + round_up(blocks[i].size) > arena)
-            arena = blocks[i].offset + round_up(blocks[i].size);
-        out->offset[blocks[i].root] = blocks[i].offset;
-    }
-    out->arena_bytes = arena;
+    out->arena_bytes = best_placement(blocks, best, nb, tmp);
+    for (int i = 0; i < nb; i++)
+        out->offset[best[i].root] = best[i].offset;
     /* The lower bound: at each step, the bytes of all blocks alive then. */
     out->lower_bound_bytes = 0;
     out->peak_step = 0;
     for (int t = 0; t < (g->n_nodes > 0 ? g->n_nodes : 1); t++) {
         int64_t live = 0;
         for (int i = 0; i < nb; i++)
-            if (blocks[i].first <= t && t <= blocks[i].last)
-                live += blocks[i].size;
+            if (best[i].first <= t && t <= best[i].last)
+                live += best[i].size;
         if (live > out->lower_bound_bytes) {
             out->lower_bound_bytes = live;
             out->peak_step = t;
         }
     }
     free(blocks);
+    free(best);
     free(tmp);
     return TD_OK;
 }

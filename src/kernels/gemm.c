@@ -66,6 +66,10 @@ td_status td_gemm_prepared(const td_ctx *ctx, const td_qmatrix *w, const td_act 
     int64_t blocks = (w->rows + 15) / 16;
     if (blocks < threads)
         threads = (int)blocks;
+    /* Below about a million multiply-adds the product takes microseconds, less than
+     * waking a second thread (far less when another process holds that core). */
+    if ((double)w->rows * (double)w->kpad * (double)a->batch < (double)(1 << 20))
+        threads = 1;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
     {
