@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "graph/op.h"
+#include "kernels/vmath.h"
 #include "ops/ops_common.h"
 
 static td_status alloc_params(td_node *n, size_t bytes, void **out)
@@ -65,9 +66,28 @@ static td_status logsoftmax_prepare(td_graph *g, td_node *n)
     return softmax_prepare_common(g, n, true);
 }
 
-/* One softmax over len elements x[k * stride]; safe when y == x. */
-static void softmax_line(const float *x, float *y, int64_t len, int64_t stride, bool use_log)
+/* Softmax of a contiguous row (the attention case), exponentials and sum vectorized for the
+ * ISA. Safe when y == x. */
+static void softmax_row(td_isa isa, const float *x, float *y, int64_t len)
 {
+    float mx = -INFINITY;
+    for (int64_t k = 0; k < len; k++)
+        mx = x[k] > mx ? x[k] : mx;
+    if (mx == -INFINITY || isnan(mx))
+        mx = 0;
+    float inv = (float)(1.0 / td_vexp_sum(isa, x, y, len, mx));
+    for (int64_t k = 0; k < len; k++)
+        y[k] *= inv;
+}
+
+/* One softmax over len elements x[k * stride]; safe when y == x. */
+static void softmax_line(td_isa isa, const float *x, float *y, int64_t len, int64_t stride,
+                         bool use_log)
+{
+    if (stride == 1 && !use_log) {
+        softmax_row(isa, x, y, len);
+        return;
+    }
     float mx = -INFINITY;
     for (int64_t k = 0; k < len; k++)
         mx = x[k * stride] > mx ? x[k * stride] : mx;
@@ -106,7 +126,7 @@ static td_status softmax_run(td_op_run *rc, const td_node *n, const td_view *in,
     for (int64_t t = 0; t < outer * inner; t++) {
         int64_t o = t / inner, i = t % inner;
         size_t base = (size_t)(o * len * inner + i);
-        softmax_line(xs + base, ys + base, len, inner, p->log);
+        softmax_line(rc->ctx->isa, xs + base, ys + base, len, inner, p->log);
     }
     return TD_OK;
 }

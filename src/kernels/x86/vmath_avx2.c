@@ -1,0 +1,12 @@
+/* td_vgelu / td_vexp_sum compiled for AVX2 + FMA (8 lanes); see kernels/vmath_loops.h. */
+#include "kernels/vmath_loops.h"
+
+void td_gelu_avx2(const float *x, float *y, int64_t n)
+{
+    td_gelu_loop(x, y, n);
+}
+
+double td_exp_sum_avx2(const float *x, float *y, int64_t n, float shift)
+{
+    return td_exp_sum_loop(x, y, n, shift);
+}
