@@ -10,9 +10,16 @@
  * case's failure instead of ending the run. The parent never runs OpenMP code (forking after
  * OpenMP threads exist is unsafe).
  *
- * Environment: TD_ONNX_NODE_DIR overrides the data folder; TD_ONNX_NODE_FILTER runs only cases
- * whose name contains it; TD_ONNX_NODE_VERBOSE=1 also lists unsupported cases and passes;
- * TD_REQUIRE_ONNX_TESTDATA=1 makes a missing data folder a failure instead of a skip. */
+ * A second suite, tests/fixtures/ort_ops (written by tools/gen_ort_op_fixtures.py), holds the
+ * same layout with onnxruntime's outputs for every operator Tandem supports. Its tolerances are
+ * per case, from ort_ops/TOLERANCES.txt, and every case must pass: a failing or unsupported
+ * case there fails this test (these are operators we claim), and there is no expected-failure
+ * list for it.
+ *
+ * Environment: TD_ONNX_NODE_DIR overrides the official data folder; TD_ONNX_NODE_FILTER runs
+ * only cases (of both suites) whose name contains it; TD_ONNX_NODE_VERBOSE=1 also lists
+ * unsupported cases and passes; TD_REQUIRE_ONNX_TESTDATA=1 makes a missing official data folder
+ * a failure instead of a skip. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -25,10 +32,20 @@
 
 #define DEFAULT_DIR "/usr/share/libonnx-testdata/data/node"
 #define EXPECTED_FILE TD_FIXTURE_DIR "/../onnx_node_expected_failures.txt"
+#define ORT_DIR TD_FIXTURE_DIR "/ort_ops"
+#define ORT_TOL_FILE ORT_DIR "/TOLERANCES.txt"
 #define CASE_SECONDS 60
 #define MSG_CAP 1024
 
 enum { R_PASS = 0, R_FAIL, R_UNSUPPORTED };
+
+/* Float outputs pass when |got - want| <= atol + rtol * |want|. */
+typedef struct tolerance {
+    double rtol, atol;
+} tolerance;
+
+/* ONNX's backend runner's tolerance, used for the official suite. */
+static const tolerance ONNX_TOL = {1e-3, 1e-5};
 
 typedef struct result {
     int kind;
@@ -102,7 +119,8 @@ static void shape_str(const td_view *v, char *buf, size_t cap)
 }
 
 /* Compares one output; fills r and returns R_FAIL on a mismatch. */
-static int compare(const char *name, const td_view *got, const td_view *want, result *r)
+static int compare(const char *name, const td_view *got, const td_view *want, tolerance tol,
+                   result *r)
 {
     bool same = got->dtype == want->dtype && got->ndim == want->ndim;
     for (int d = 0; same && d < got->ndim; d++)
@@ -119,7 +137,7 @@ static int compare(const char *name, const td_view *got, const td_view *want, re
             double x = elem(got, i), y = elem(want, i);
             if (isnan(x) && isnan(y))
                 continue;
-            if (x == y || fabs(x - y) <= 1e-5 + 1e-3 * fabs(y))
+            if (x == y || fabs(x - y) <= tol.atol + tol.rtol * fabs(y))
                 continue;
             return set_result(r, R_FAIL, NULL, "output '%s'[%lld]: got %.9g, expected %.9g", name,
                               (long long)i, x, y);
@@ -166,7 +184,7 @@ static td_code code_of(td_status st)
 
 /* Binds the inputs, prepares, runs and compares. The graph is loaded fresh because prepare
  * fixes shapes and may turn shape-carrying inputs into constants. */
-static int run_data_set(const char *model, const char *dir, result *r)
+static int run_data_set(const char *model, const char *dir, tolerance tol, result *r)
 {
     tensors in = {0}, want = {0};
     td_graph *g = NULL;
@@ -214,7 +232,7 @@ static int run_data_set(const char *model, const char *dir, result *r)
         if ((st = td_session_get(s, name, &got)) != TD_OK)
             kind = set_result(r, R_FAIL, st, "get output '%s'", name);
         else
-            kind = compare(name, &got, &want.v[i], r);
+            kind = compare(name, &got, &want.v[i], tol, r);
     }
     td_session_free(s);
     td_graph_free(g);
@@ -266,7 +284,7 @@ static void free_list(char **names, int n)
 }
 
 /* The work of one case, in the child. */
-static void run_case(const char *root, const char *name, result *r)
+static void run_case(const char *root, const char *name, tolerance tol, result *r)
 {
     char model[1100], dir[1100];
     snprintf(model, sizeof model, "%s/%s/model.onnx", root, name);
@@ -286,7 +304,7 @@ static void run_case(const char *root, const char *name, result *r)
     for (int i = 0; i < n && r->kind == R_PASS; i++) {
         char set_dir[1300];
         snprintf(set_dir, sizeof set_dir, "%s/%s", dir, sets[i]);
-        if (run_data_set(model, set_dir, r) == R_FAIL) {
+        if (run_data_set(model, set_dir, tol, r) == R_FAIL) {
             char tmp[MSG_CAP];
             if (snprintf(tmp, sizeof tmp, "%s: %s", sets[i], r->msg) > 0)
                 memcpy(r->msg, tmp, sizeof tmp);
@@ -296,7 +314,7 @@ static void run_case(const char *root, const char *name, result *r)
 }
 
 /* Forks, runs the case in the child, reads its result through a pipe. */
-static void run_isolated(const char *root, const char *name, result *r)
+static void run_isolated(const char *root, const char *name, tolerance tol, result *r)
 {
     int fd[2];
     if (pipe(fd) != 0)
@@ -308,7 +326,7 @@ static void run_isolated(const char *root, const char *name, result *r)
         close(fd[0]);
         alarm(CASE_SECONDS);
         result cr;
-        run_case(root, name, &cr);
+        run_case(root, name, tol, &cr);
         ssize_t w = write(fd[1], &cr, sizeof cr);
         _exit(w == (ssize_t)sizeof cr ? 0 : 3);
     }
@@ -375,11 +393,11 @@ static bool listed(char **names, int n, const char *name)
     return false;
 }
 
-int main(void)
+/* Runs the official suite; returns the number of failures not listed as expected. A missing
+ * data folder is a skip, or a failure (1) under TD_REQUIRE_ONNX_TESTDATA=1. */
+static int run_official(const char *filter, bool verbose)
 {
     const char *root = getenv("TD_ONNX_NODE_DIR") ? getenv("TD_ONNX_NODE_DIR") : DEFAULT_DIR;
-    const char *filter = getenv("TD_ONNX_NODE_FILTER");
-    bool verbose = getenv("TD_ONNX_NODE_VERBOSE") && atoi(getenv("TD_ONNX_NODE_VERBOSE"));
     char **cases;
     int n_cases = list_dir(root, "test_", true, &cases);
     if (n_cases <= 0) {
@@ -401,7 +419,7 @@ int main(void)
             continue;
         total++;
         result r;
-        run_isolated(root, cases[i], &r);
+        run_isolated(root, cases[i], ONNX_TOL, &r);
         bool xf = listed(expected, n_expected, cases[i]);
         if (r.kind == R_PASS) {
             pass++;
@@ -429,7 +447,117 @@ int main(void)
     free(report);
     free_list(cases, n_cases);
     free_list(expected, n_expected);
-    TD_CHECK(fail == xfail, "%d node-test cases failed that are not expected failures",
-             fail - xfail);
+    return fail - xfail;
+}
+
+typedef struct tol_table {
+    char **names;
+    tolerance *tol;
+    int n;
+    tolerance fallback;
+} tol_table;
+
+/* TOLERANCES.txt: "<case> <rtol> <atol>" per line, '#' starts a comment, the case "default"
+ * applies to cases not listed. Returns false (and says why) on a missing file or bad line. */
+static bool read_tolerances(tol_table *t)
+{
+    *t = (tol_table){.fallback = {1e-4, 1e-5}};
+    FILE *fp = fopen(ORT_TOL_FILE, "r");
+    if (!fp) {
+        printf("  %s: cannot open\n", ORT_TOL_FILE);
+        return false;
+    }
+    char line[512];
+    bool ok = true;
+    for (int lineno = 1; fgets(line, sizeof line, fp); lineno++) {
+        char *h = strchr(line, '#');
+        if (h)
+            *h = 0;
+        char name[256];
+        tolerance tol;
+        char extra;
+        int got = sscanf(line, "%255s %lf %lf %c", name, &tol.rtol, &tol.atol, &extra);
+        if (got <= 0)
+            continue;
+        if (got != 3 || !(tol.rtol >= 0) || !(tol.atol >= 0)) {
+            printf("  %s:%d: expected '<case> <rtol> <atol>'\n", ORT_TOL_FILE, lineno);
+            ok = false;
+            continue;
+        }
+        if (strcmp(name, "default") == 0) {
+            t->fallback = tol;
+            continue;
+        }
+        t->names = realloc(t->names, (size_t)(t->n + 1) * sizeof *t->names);
+        t->tol = realloc(t->tol, (size_t)(t->n + 1) * sizeof *t->tol);
+        if (!t->names || !t->tol)
+            abort();
+        t->names[t->n] = strdup(name);
+        t->tol[t->n++] = tol;
+    }
+    fclose(fp);
+    return ok;
+}
+
+static tolerance tol_for(const tol_table *t, const char *name)
+{
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(t->names[i], name) == 0)
+            return t->tol[i];
+    return t->fallback;
+}
+
+/* Runs the onnxruntime fixtures; returns the number of cases that did not pass (a missing
+ * folder or tolerance file counts as one). */
+static int run_ort_fixtures(const char *filter, bool verbose)
+{
+    char **cases;
+    int n_cases = list_dir(ORT_DIR, "", true, &cases);
+    tol_table tt;
+    bool tol_ok = read_tolerances(&tt);
+    int pass = 0, fail = 0, unsup = 0, total = 0;
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *rep = open_memstream(&report, &report_len);
+    for (int i = 0; i < n_cases; i++) {
+        if (filter && !strstr(cases[i], filter))
+            continue;
+        total++;
+        result r;
+        run_isolated(ORT_DIR, cases[i], tol_for(&tt, cases[i]), &r);
+        if (r.kind == R_PASS) {
+            pass++;
+            if (verbose)
+                fprintf(rep, "  pass  %s\n", cases[i]);
+        } else {
+            /* Unsupported is a failure here: these cases exercise operators we claim. */
+            *(r.kind == R_UNSUPPORTED ? &unsup : &fail) += 1;
+            fprintf(rep, "  %s %s: %s\n", r.kind == R_UNSUPPORTED ? "UNSUP" : "FAIL ", cases[i],
+                    r.msg);
+        }
+    }
+    fclose(rep);
+    printf("onnxruntime op fixtures: %d passed, %d failed, %d unsupported of %d\n", pass, fail,
+           unsup, total);
+    if (n_cases <= 0)
+        printf("  no cases in %s (run tools/gen_ort_op_fixtures.py)\n", ORT_DIR);
+    if (report_len)
+        fputs(report, stdout);
+    free(report);
+    free_list(cases, n_cases > 0 ? n_cases : 0);
+    free_list(tt.names, tt.n);
+    free(tt.tol);
+    return fail + unsup + (n_cases <= 0) + !tol_ok;
+}
+
+int main(void)
+{
+    const char *filter = getenv("TD_ONNX_NODE_FILTER");
+    bool verbose = getenv("TD_ONNX_NODE_VERBOSE") && atoi(getenv("TD_ONNX_NODE_VERBOSE"));
+    int official_bad = run_official(filter, verbose);
+    TD_CHECK(official_bad == 0, "%d node-test cases failed that are not expected failures",
+             official_bad);
+    int ort_bad = run_ort_fixtures(filter, verbose);
+    TD_CHECK(ort_bad == 0, "%d onnxruntime op fixtures failed or are unsupported", ort_bad);
     return td_test_finish("test_onnx_node");
 }
