@@ -202,7 +202,9 @@ td_status td_graph_add_input(td_graph *g, const char *name, td_dtype dt, int ndi
     int idx;
     TD_TRY(add_value(g, name, TD_VALUE_INPUT, &idx));
     td_value_set_shape(&g->values[idx], dt, ndim, shape);
-    memcpy(g->values[idx].decl_shape, shape, (size_t)ndim * sizeof *shape);
+    /* A rank-0 input may come with shape == NULL; memcpy from NULL is undefined even for 0. */
+    if (ndim > 0)
+        memcpy(g->values[idx].decl_shape, shape, (size_t)ndim * sizeof *shape);
     TD_TRY(push_index(&g->inputs, &g->n_inputs, idx));
     if (index)
         *index = idx;
@@ -287,6 +289,7 @@ td_status td_graph_add_node(td_graph *g, const char *name, const char *op_type, 
                             name ? name : "?", op_type);
     TD_TRY(grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(td_node)));
     td_node *n = &g->nodes[g->n_nodes];
+    int n_values_before = g->n_values;
     memset(n, 0, sizeof *n);
     n->def = d;
     n->name = dup_str(name && *name ? name : op_type);
@@ -296,6 +299,10 @@ td_status td_graph_add_node(td_graph *g, const char *name, const char *op_type, 
                        : td_error_new(TD_CODE_OUT_OF_MEMORY, "graph: out of memory");
     if (st) {
         free_node(n);
+        /* Drop the outputs fill_node already created: they would otherwise keep a producer
+         * index that the next node added reuses. */
+        while (g->n_values > n_values_before)
+            free(g->values[--g->n_values].name);
         return st;
     }
     if (index)

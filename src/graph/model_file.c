@@ -264,35 +264,54 @@ static td_status bad(const loader *l, const char *what)
     return td_error_new(TD_CODE_BAD_DATA, "%s: tandem.graph: %s", l->file, what);
 }
 
-static td_status parse_dtype(const loader *l, const cJSON *o, td_dtype *out)
+static td_status parse_dtype(const loader *l, const char *name, const cJSON *o, td_dtype *out)
 {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dtype");
     if (!cJSON_IsString(d))
-        return bad(l, "a tensor has no dtype");
+        return td_error_new(TD_CODE_BAD_DATA, "%s: tandem.graph: tensor '%s' has no dtype", l->file,
+                            name);
     for (int t = 1; t < TD_DT_COUNT; t++)
         if (strcmp(td_dtype_name((td_dtype)t), d->valuestring) == 0) {
             *out = (td_dtype)t;
             return TD_OK;
         }
-    return bad(l, "unknown dtype");
+    return td_error_new(TD_CODE_BAD_DATA, "%s: tandem.graph: tensor '%s': unknown dtype '%s'",
+                        l->file, name, d->valuestring);
 }
 
-static td_status parse_ints(const loader *l, const cJSON *arr, int64_t *out, int cap, int *n,
-                            int64_t lo)
+/* `what` names the list in errors (the tensor whose shape it is, or the attribute). */
+static td_status parse_ints(const loader *l, const char *what, const cJSON *arr, int64_t *out,
+                            int cap, int *n, int64_t lo)
 {
     if (!cJSON_IsArray(arr))
-        return bad(l, "expected a list of integers");
+        return td_error_new(TD_CODE_BAD_DATA, "%s: tandem.graph: '%s': expected a list of integers",
+                            l->file, what);
     int k = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, arr)
     {
-        if (k >= cap || !cJSON_IsNumber(e) || e->valuedouble != (double)(int64_t)e->valuedouble ||
-            e->valuedouble < (double)lo || e->valuedouble > 9.0e15)
-            return bad(l, "bad integer list (too long, or a value out of range)");
+        /* Range first: casting an out-of-range double to int64_t is undefined. */
+        if (k >= cap || !cJSON_IsNumber(e) || !(e->valuedouble >= (double)lo) ||
+            e->valuedouble > 9.0e15 || e->valuedouble != (double)(int64_t)e->valuedouble)
+            return td_error_new(TD_CODE_BAD_DATA,
+                                "%s: tandem.graph: '%s': bad integer list (more than %d values, "
+                                "or a value below %lld, above 9e15 or not an integer)",
+                                l->file, what, cap, (long long)lo);
         out[k++] = (int64_t)e->valuedouble;
     }
     *n = k;
     return TD_OK;
+}
+
+/* A JSON number that is an integer within +-9e15 (exact in a double); casting any other
+ * double to int64_t is undefined. */
+static bool json_int(const cJSON *v, int64_t *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9.0e15 && v->valuedouble <= 9.0e15) ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
+        return false;
+    *out = (int64_t)v->valuedouble;
+    return true;
 }
 
 static const char *str_item(const cJSON *o, const char *key)
@@ -312,9 +331,9 @@ static td_status load_inputs(loader *l, const cJSON *arr)
         int nd;
         if (!name)
             return bad(l, "an input has no name");
-        TD_TRY(parse_dtype(l, o, &dt));
-        TD_TRY(parse_ints(l, cJSON_GetObjectItemCaseSensitive(o, "shape"), shape, TD_MAX_DIMS, &nd,
-                          -1));
+        TD_TRY(parse_dtype(l, name, o, &dt));
+        TD_TRY(parse_ints(l, name, cJSON_GetObjectItemCaseSensitive(o, "shape"), shape, TD_MAX_DIMS,
+                          &nd, -1));
         TD_TRY(td_graph_add_input(l->g, name, dt, nd, shape, NULL));
     }
     return TD_OK;
@@ -328,19 +347,34 @@ static td_status load_const(loader *l, const cJSON *o)
     td_dtype dt;
     int64_t shape[TD_MAX_DIMS];
     int nd;
-    TD_TRY(parse_dtype(l, o, &dt));
-    TD_TRY(parse_ints(l, cJSON_GetObjectItemCaseSensitive(o, "shape"), shape, TD_MAX_DIMS, &nd, 0));
+    TD_TRY(parse_dtype(l, name, o, &dt));
+    TD_TRY(parse_ints(l, name, cJSON_GetObjectItemCaseSensitive(o, "shape"), shape, TD_MAX_DIMS,
+                      &nd, 0));
     td_view view = {dt, nd, {0}, NULL};
     memcpy(view.shape, shape, (size_t)nd * sizeof *shape);
     size_t bytes;
-    TD_TRY(td_view_bytes(&view, name, &bytes));
+    td_status vs = td_view_bytes(&view, name, &bytes);
+    if (vs) {
+        td_status_free(vs);
+        return td_error_new(TD_CODE_BAD_DATA, "%s: constant '%s': shape too large", l->file, name);
+    }
+    bool stored = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stored"));
     void *data;
-    TD_TRY(td_alloc(bytes ? bytes : 1, &data));
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stored"))) {
+    /* An unstored constant gets a placeholder: its size is only trusted once a compressed
+     * node's data backs it (dequantize_unstored allocates it then), so a hostile declaration
+     * cannot make us allocate terabytes. */
+    TD_TRY(td_alloc(stored && bytes ? bytes : 1, &data));
+    if (stored) {
         td_st_tensor t;
         td_dtype fdt;
         td_status st = td_safetensors_find(l->st, name, &t);
-        if (!st && (!from_st(t.dtype, &fdt) || fdt != dt || t.nbytes != bytes))
+        if (st) { /* a bad file, not a bad argument: say so in the file's terms */
+            td_status_free(st);
+            st = td_error_new(TD_CODE_BAD_DATA,
+                              "%s: constant '%s' is declared stored but the file has no such "
+                              "tensor",
+                              l->file, name);
+        } else if (!from_st(t.dtype, &fdt) || fdt != dt || t.nbytes != bytes)
             st = td_error_new(TD_CODE_BAD_DATA, "%s: tensor '%s' does not match its declaration",
                               l->file, name);
         if (st) {
@@ -359,8 +393,12 @@ static td_status load_const(loader *l, const cJSON *o)
 static td_status load_attr(loader *l, td_node *n, const char *name, const cJSON *a)
 {
     const cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(a, "i")) && cJSON_IsNumber(v))
-        return td_node_set_int(n, name, (int64_t)v->valuedouble);
+    int64_t iv;
+    if ((v = cJSON_GetObjectItemCaseSensitive(a, "i")) && cJSON_IsNumber(v)) {
+        if (!json_int(v, &iv))
+            return bad(l, "integer attribute out of range");
+        return td_node_set_int(n, name, iv);
+    }
     if ((v = cJSON_GetObjectItemCaseSensitive(a, "f")) && cJSON_IsNumber(v))
         return td_node_set_float(n, name, (float)v->valuedouble);
     if ((v = cJSON_GetObjectItemCaseSensitive(a, "s")) && cJSON_IsString(v))
@@ -368,7 +406,7 @@ static td_status load_attr(loader *l, td_node *n, const char *name, const cJSON 
     if ((v = cJSON_GetObjectItemCaseSensitive(a, "ints"))) {
         int64_t buf[256];
         int cnt = 0;
-        TD_TRY(parse_ints(l, v, buf, 256, &cnt, INT64_MIN / 2));
+        TD_TRY(parse_ints(l, name, v, buf, 256, &cnt, INT64_MIN / 2));
         return td_node_set_ints(n, name, buf, cnt);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(a, "floats")) && cJSON_IsArray(v)) {
@@ -407,7 +445,8 @@ static td_status load_qweight(loader *l, td_node *n, const cJSON *q)
     const char *spec_text = str_item(q, "spec"), *act = str_item(q, "act");
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(q, "rows");
     const cJSON *cols = cJSON_GetObjectItemCaseSensitive(q, "cols");
-    if (!spec_text || !act || !cJSON_IsNumber(rows) || !cJSON_IsNumber(cols))
+    int64_t nrows, ncols;
+    if (!spec_text || !act || !json_int(rows, &nrows) || !json_int(cols, &ncols))
         return bad(l, "compressed node without spec, act, rows or cols");
     td_qspec spec;
     TD_TRY(td_qspec_parse(spec_text, &spec));
@@ -428,8 +467,7 @@ static td_status load_qweight(loader *l, td_node *n, const cJSON *q)
     }
     char what[600];
     snprintf(what, sizeof what, "%s: node '%s'", l->file, n->name);
-    return td_qmatrix_from_parts(&spec, (int64_t)rows->valuedouble, (int64_t)cols->valuedouble,
-                                 parts, np, what, &n->qweight);
+    return td_qmatrix_from_parts(&spec, nrows, ncols, parts, np, what, &n->qweight);
 }
 
 static td_status load_node(loader *l, const cJSON *o)
@@ -461,12 +499,49 @@ static td_status dequantize_unstored(loader *l)
             continue;
         td_value *w = &l->g->values[n->inputs[1]];
         int64_t numel = td_shape_numel(w->ndim, w->shape);
-        if (w->dtype != TD_DT_F32 ||
-            numel != td_qmatrix_rows(n->qweight) * td_qmatrix_cols(n->qweight))
+        int64_t rc[2] = {td_qmatrix_rows(n->qweight), td_qmatrix_cols(n->qweight)};
+        /* Only a constant owns a buffer to fill (an input or intermediate has data == NULL);
+         * rows * cols is checked for overflow like any shape. */
+        if (w->kind != TD_VALUE_CONST || !w->data_owned || w->dtype != TD_DT_F32 || numel < 0 ||
+            numel != td_shape_numel(2, rc))
             return td_error_new(TD_CODE_BAD_DATA,
                                 "%s: node '%s': compressed weight does not match '%s'", l->file,
                                 n->name, w->name);
-        TD_TRY(td_qmatrix_dequantize(n->qweight, w->data));
+        void *data;
+        TD_TRY(td_alloc(numel ? (size_t)numel * sizeof(float) : 1, &data));
+        td_status st = td_qmatrix_dequantize(n->qweight, data);
+        if (st) {
+            td_free(data);
+            return st;
+        }
+        td_free(w->data); /* a placeholder, or the stored f32 form the compressed one replaces */
+        w->data = data;
+    }
+    return TD_OK;
+}
+
+static bool supplied_by_qweight(const td_graph *g, int v)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].qweight && g->nodes[i].n_inputs >= 2 && g->nodes[i].inputs[1] == v)
+            return true;
+    return false;
+}
+
+/* An unstored constant must be the weight of a compressed node, or it would be all zeros. */
+static td_status check_unstored(loader *l, const cJSON *consts)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, consts)
+    {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stored")))
+            continue;
+        const char *name = str_item(o, "name");
+        if (!supplied_by_qweight(l->g, td_graph_find_value(l->g, name)))
+            return td_error_new(TD_CODE_BAD_DATA,
+                                "%s: constant '%s' is not stored and no compressed node "
+                                "supplies it",
+                                l->file, name);
     }
     return TD_OK;
 }
@@ -474,7 +549,8 @@ static td_status dequantize_unstored(loader *l)
 static td_status load_graph(loader *l, const cJSON *root)
 {
     const cJSON *opset = cJSON_GetObjectItemCaseSensitive(root, "opset");
-    l->g->opset = cJSON_IsNumber(opset) ? (int64_t)opset->valuedouble : 0;
+    if (!json_int(opset, &l->g->opset))
+        l->g->opset = 0;
     TD_TRY(load_inputs(l, cJSON_GetObjectItemCaseSensitive(root, "inputs")));
     const cJSON *o;
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(root, "constants"))
@@ -486,7 +562,27 @@ static td_status load_graph(loader *l, const cJSON *root)
             return bad(l, "outputs must be names");
         TD_TRY(td_graph_mark_output(l->g, o->valuestring));
     }
+    TD_TRY(check_unstored(l, cJSON_GetObjectItemCaseSensitive(root, "constants")));
     return dequantize_unstored(l);
+}
+
+/* Errors from the graph builder name tensors and nodes but not the file, and call a bad
+ * reference an invalid argument; read from a file, it is bad data in that file. */
+static td_status in_file(const char *file, td_status st)
+{
+    if (!st)
+        return st;
+    const char *msg = td_status_message(st);
+    size_t n = strlen(file);
+    td_code code = td_status_code(st);
+    bool named = strncmp(msg, file, n) == 0 && msg[n] == ':';
+    if (code == TD_CODE_INVALID_ARGUMENT)
+        code = TD_CODE_BAD_DATA;
+    else if (named)
+        return st;
+    td_status w = named ? td_error_new(code, "%s", msg) : td_error_new(code, "%s: %s", file, msg);
+    td_status_free(st);
+    return w;
 }
 
 static td_status load_from(td_safetensors *st, const char *name, td_graph **out)
@@ -508,7 +604,7 @@ static td_status load_from(td_safetensors *st, const char *name, td_graph **out)
     const char *gname = str_item(root, "name");
     td_status s = td_graph_new(gname ? gname : "model", &l.g);
     if (!s)
-        s = load_graph(&l, root);
+        s = in_file(name, load_graph(&l, root));
     cJSON_Delete(root);
     if (s) {
         td_graph_free(l.g);

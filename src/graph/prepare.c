@@ -134,8 +134,11 @@ static bool bn_foldable(const td_graph *g, const td_node *bn, int *conv_index)
     const td_node *conv = &g->nodes[g->values[x].producer];
     if (!is_op(conv, "Conv") || conv->n_outputs != 1 || conv->n_inputs < 2 || conv->qweight)
         return false;
+    /* const_f32 first: it rejects an omitted weight (index -1) before values[] is indexed. */
+    if (!const_f32(g, conv, 1, -1))
+        return false;
     const td_value *wv = &g->values[conv->inputs[1]];
-    if (wv->ndim < 3 || !const_f32(g, conv, 1, -1))
+    if (wv->ndim < 3)
         return false;
     int64_t cout = wv->shape[0];
     if (conv->n_inputs > 2 && conv->inputs[2] >= 0 && !const_f32(g, conv, 2, cout))
@@ -380,7 +383,8 @@ td_status td_graph_set_input_shape(td_graph *g, const char *name, int ndim, cons
                                 name, d, (long long)v->shape[d], (long long)shape[d]);
     }
     v->ndim = ndim;
-    memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim > 0) /* shape may be NULL for rank 0; memcpy from NULL is undefined */
+        memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
     g->prepared = false;
     return TD_OK;
 }
@@ -396,7 +400,8 @@ td_status td_graph_set_input_data(td_graph *g, const char *name, const td_view *
     TD_TRY(td_view_bytes(data, name, &bytes));
     void *p;
     TD_TRY(td_alloc(bytes ? bytes : 1, &p));
-    memcpy(p, data->data, bytes);
+    if (bytes) /* an empty tensor may have data == NULL */
+        memcpy(p, data->data, bytes);
     if (v->data_owned)
         td_free(v->data);
     v->data = p;

@@ -500,7 +500,9 @@ td_status td_safetensors_tensor(const td_safetensors *st, size_t index, td_st_te
 td_status td_safetensors_find(const td_safetensors *st, const char *name, td_st_tensor *out)
 {
     st_entry key = {.name = (char *)name};
-    const st_entry *e = bsearch(&key, st->tensors, st->count, sizeof key, cmp_entry_name);
+    /* bsearch's base is declared nonnull: a file without tensors has tensors == NULL. */
+    const st_entry *e =
+        st->count ? bsearch(&key, st->tensors, st->count, sizeof key, cmp_entry_name) : NULL;
     if (!e)
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "%s: no tensor named '%s'", st->label, name);
     fill_tensor(st, e, out);
