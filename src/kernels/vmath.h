@@ -24,7 +24,10 @@ static inline float td_vexpf(float x)
 {
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    float xc = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+    /* Written so that NaN clamps to -87.3 (every comparison with NaN is false): the integer
+     * conversion below must never see a NaN. The NaN is restored at the end. */
+    float xc = x > -87.3f ? x : -87.3f;
+    xc = xc < 88.7f ? xc : 88.7f;
     /* n = round(x / ln 2) via the 1.5 * 2^23 trick (exact in round-to-nearest) */
     float n = (xc * log2e + 12582912.0f) - 12582912.0f;
     float r = xc - n * ln2_hi - n * ln2_lo; /* |r| <= ln2 / 2, ln 2 split for exactness */
