@@ -174,7 +174,7 @@ static void test_w8a8(const char *dir, const fixtures *fx, int n_calib)
     TD_CHECK_OK(td_scheme_preset("w8a8", &sc));
     td_compress_report rep;
     TD_CHECK_OK(td_compress(gc, &sc, &cal, NULL, NULL, NULL, &rep));
-    CHECK(rep.n_layers == 36); /* 6 layers x (q, k, v, out, up, down) */
+    CHECK(rep.n_layers == 24); /* 6 layers x (fused qkv, out, up, down) */
     TD_CHECK_OK(td_bert_build(dir, &o1, &g1));
     TD_CHECK_OK(td_graph_prepare(g1));
     TD_CHECK_OK(td_compress_transfer(g1, gc));

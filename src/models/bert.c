@@ -303,20 +303,78 @@ static td_status embeddings(builder *b)
     return layer_norm(b, "embedding_sum", "embeddings.LayerNorm", "hidden_0");
 }
 
+/* Reads the f32 tensor `key` (shape checked) into dst, for building fused weights. */
+static td_status read_into(builder *b, const char *key, int64_t count, float *dst)
+{
+    char full[MAX_NAME];
+    snprintf(full, sizeof full, "%s%s", b->prefix, key);
+    td_st_tensor t;
+    TD_TRY(td_safetensors_find(b->st, full, &t));
+    if (t.dtype != TD_ST_F32 || t.nelem != (size_t)count)
+        return td_error_new(TD_CODE_BAD_DATA, "%s: tensor '%s' must be F32 with %lld values",
+                            b->path, full, (long long)count);
+    memcpy(dst, t.data, t.nbytes);
+    return TD_OK;
+}
+
+/* Query, key and value projections as one Gemm over a [3H, H] weight (their three Linear
+ * weights stacked), split afterwards: one product three times as wide packs and streams
+ * better than three, and the activations are read (or quantized) once. */
+static td_status fused_qkv(builder *b, int l, const char *x, const char *out)
+{
+    int64_t H = b->cfg.hidden;
+    static const char *const kinds[3] = {"query", "key", "value"};
+    float *w, *bias;
+    TD_TRY(td_alloc((size_t)(3 * H * H) * sizeof(float), (void **)&w));
+    td_status st = td_alloc((size_t)(3 * H) * sizeof(float), (void **)&bias);
+    for (int i = 0; i < 3 && !st; i++) {
+        char key[MAX_NAME];
+        snprintf(key, sizeof key, "encoder.layer.%d.attention.self.%s.weight", l, kinds[i]);
+        st = read_into(b, key, H * H, w + i * H * H);
+        snprintf(key, sizeof key, "encoder.layer.%d.attention.self.%s.bias", l, kinds[i]);
+        if (!st)
+            st = read_into(b, key, H, bias + i * H);
+    }
+    char wn[MAX_NAME], bn[MAX_NAME];
+    snprintf(wn, sizeof wn, "encoder.layer.%d.attention.self.qkv.weight", l);
+    snprintf(bn, sizeof bn, "encoder.layer.%d.attention.self.qkv.bias", l);
+    int64_t ws[2] = {3 * H, H}, bs[1] = {3 * H};
+    if (!st)
+        st = td_graph_add_const(b->g, wn, TD_DT_F32, 2, ws, w, true, NULL);
+    else
+        td_free(w);
+    if (!st)
+        st = td_graph_add_const(b->g, bn, TD_DT_F32, 1, bs, bias, true, NULL);
+    else
+        td_free(bias);
+    TD_TRY(st);
+    const char *ins[3] = {x, wn, bn};
+    td_node *n;
+    TD_TRY(node(b, "Gemm", out, 3, ins, &n));
+    return td_node_set_int(n, "transB", 1);
+}
+
 static td_status attention(builder *b, int l, const char *x, const char *out)
 {
     int64_t H = b->cfg.hidden;
-    char key[MAX_NAME], nm[8][MAX_NAME + 16];
+    char key[MAX_NAME], nm[8][MAX_NAME + 16], qkv[64], parts[3][64];
     const char *kinds[3] = {"query", "key", "value"};
+    snprintf(qkv, sizeof qkv, "l%d_qkv", l);
+    TD_TRY(fused_qkv(b, l, x, qkv));
+    for (int i = 0; i < 3; i++)
+        snprintf(parts[i], sizeof parts[i], "l%d_%s", l, kinds[i]);
+    const char *sin1[1] = {qkv}, *souts[3] = {parts[0], parts[1], parts[2]};
+    int idx;
+    char split_name[80];
+    snprintf(split_name, sizeof split_name, "%s_split", qkv);
+    TD_TRY(td_graph_add_node(b->g, split_name, "Split", 1, sin1, 3, souts, &idx));
+    TD_TRY(td_node_set_int(&b->g->nodes[idx], "axis", 1));
     for (int i = 0; i < 3; i++) {
-        char proj[64], split[80];
-        snprintf(key, sizeof key, "encoder.layer.%d.attention.self.%s", l, kinds[i]);
-        snprintf(proj, sizeof proj, "l%d_%s", l, kinds[i]);
-        snprintf(split, sizeof split, "%s_split", proj);
-        TD_TRY(linear(b, x, key, H, H, proj));
-        TD_TRY(reshape(b, proj, "shape_split_heads", split));
+        char split[80];
+        snprintf(split, sizeof split, "%s_split", parts[i]);
+        TD_TRY(reshape(b, parts[i], "shape_split_heads", split));
         static const int64_t perm_qv[4] = {0, 2, 1, 3}, perm_k[4] = {0, 2, 3, 1};
-        snprintf(nm[i], sizeof nm[i], "%s_heads", proj);
+        snprintf(nm[i], sizeof nm[i], "%s_heads", parts[i]);
         TD_TRY(transpose(b, split, i == 1 ? perm_k : perm_qv, nm[i]));
     }
     snprintf(nm[3], sizeof nm[3], "l%d_scores", l);

@@ -33,6 +33,22 @@ static void sgemm_rows(bool ta, bool tb, int64_t m0, int64_t m1, int64_t M, int6
                 (blasint)(tb ? K : N), beta, yr, (blasint)N);
 }
 
+/* Y[:, n0..n1) = op(A) times columns n0..n1 of B; beta 0 or 1. Splitting the columns (the
+ * weight's output features) between threads lets each pack only its share of B: with the
+ * short, wide products of a transformer at batch 1 (M = 128 tokens, B 384 x 1536), splitting
+ * rows made every thread pack all of B. */
+static void sgemm_cols(bool ta, bool tb, int64_t n0, int64_t n1, int64_t M, int64_t N, int64_t K,
+                       float alpha, const float *a, const float *b, float beta, float *y)
+{
+    int64_t cols = n1 - n0;
+    if (cols <= 0 || M == 0 || K == 0)
+        return;
+    const float *bc = tb ? b + n0 * K : b + n0;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)M, (blasint)cols, (blasint)K, alpha, a, (blasint)(ta ? M : K), bc,
+                (blasint)(tb ? K : N), beta, y + n0, (blasint)N);
+}
+
 /* ---- Gemm ---- */
 
 typedef struct gemm_params {
@@ -156,8 +172,17 @@ static td_status gemm_run(td_op_run *rc, const td_node *n, const td_view *in, td
     if (has_c)
         add_c(&in[2], p->beta, 0.0f, true, &out[0]);
     int threads;
-    int nb = row_blocks(rc, 1, p->m, p->m * p->n * p->k, &threads);
     td_blas_set_threads(1);
+    if (p->m > 1 && p->k > 0 && p->n >= p->m && p->n >= 64) {
+        int nc = row_blocks(rc, 1, p->n / 16, p->m * p->n * p->k, &threads);
+#pragma omp parallel for num_threads(threads) if (threads > 1)
+        for (int blk = 0; blk < nc; blk++) /* column blocks, multiples of 16 */
+            sgemm_cols(p->ta, p->tb, p->n * blk / nc / 16 * 16,
+                       blk + 1 == nc ? p->n : p->n * (blk + 1) / nc / 16 * 16, p->m, p->n, p->k,
+                       p->alpha, a, b, has_c ? 1.0f : 0.0f, y);
+        return TD_OK;
+    }
+    int nb = row_blocks(rc, 1, p->m, p->m * p->n * p->k, &threads);
 #pragma omp parallel for num_threads(threads) if (threads > 1)
     for (int blk = 0; blk < nb; blk++)
         sgemm_rows(p->ta, p->tb, p->m * blk / nb, p->m * (blk + 1) / nb, p->m, p->n, p->k, p->alpha,
