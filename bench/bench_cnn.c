@@ -156,7 +156,7 @@ static void print_rows(const cbench *b)
            "calib err", "samples/s");
     for (int i = 0; i < b->n; i++) {
         const crow *r = &b->rows[i];
-        printf("%-10s %9.4f %+9.2f%% %12lld ", r->name, r->acc, 100.0 * (r->acc - b->rows[0].acc),
+        printf("%-10s %9.4f %+7.2f pt %12lld ", r->name, r->acc, 100.0 * (r->acc - b->rows[0].acc),
                (long long)r->bytes);
         if (i)
             printf("%11.4f ", r->rel_l2);
@@ -164,7 +164,8 @@ static void print_rows(const cbench *b)
             printf("%11s ", "-");
         printf("%12.0f\n", r->samples_per_s);
     }
-    printf("(vs f32 in accuracy points; calib err = relative L2 error of the logits on the "
+    printf("(vs f32: change in accuracy, percentage points; calib err = relative L2 error of the "
+           "logits on the "
            "calibration set)\n");
 }
 
