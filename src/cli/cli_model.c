@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "bench.h"
 #include "cli/cli_model.h"
 #include "tandem/safetensors.h"
 
@@ -209,7 +209,7 @@ td_status td_eval_batches(td_session *s, td_graph *g, const td_dataset *d, int64
     td_view view = {TD_DT_F32, in->ndim, {0}, buf};
     memcpy(view.shape, in->shape, sizeof view.shape);
     td_status st = TD_OK;
-    double t0 = td_now_seconds();
+    double t0 = td_bench_now();
     for (int64_t b0 = 0; b0 < n && !st; b0 += batch) {
         int64_t m = n - b0 < batch ? n - b0 : batch;
         memset(buf, 0, (size_t)batch * (size_t)d->sample_numel * sizeof(float));
@@ -225,7 +225,7 @@ td_status td_eval_batches(td_session *s, td_graph *g, const td_dataset *d, int64
                           d->y[b0 + i];
         r->total += st ? 0 : m;
     }
-    r->seconds = td_now_seconds() - t0;
+    r->seconds = td_bench_now() - t0;
     td_free(buf);
     return st;
 }
@@ -322,23 +322,4 @@ td_status td_model_vocab(const char *model_path, td_vocab **out)
                             model_path);
     td_safetensors_close(st);
     return s;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double td_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double td_now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

@@ -63,8 +63,4 @@ td_status td_read_lines(const char *path, char ***lines, int *n, int cap);
  * path saved by compress. */
 td_status td_model_vocab(const char *model_path, td_vocab **out);
 
-/* Median of n doubles (sorts in place). */
-double td_median(double *v, int n);
-double td_now_seconds(void);
-
 #endif

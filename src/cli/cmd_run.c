@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "cli/cli_model.h"
 #include "tandem/safetensors.h"
 
@@ -197,15 +198,15 @@ static td_status timed_runs(td_session *s, int repeat, double *median_ms)
     if (!t)
         return td_error_new(TD_CODE_OUT_OF_MEMORY, "out of memory");
     for (int r = 0; r < repeat; r++) {
-        double t0 = td_now_seconds();
+        double t0 = td_bench_now();
         td_status st = td_session_run(s);
-        t[r] = (td_now_seconds() - t0) * 1e3;
+        t[r] = (td_bench_now() - t0) * 1e3;
         if (st) {
             free(t);
             return st;
         }
     }
-    *median_ms = td_median(t, repeat);
+    *median_ms = td_bench_median(t, repeat);
     free(t);
     return TD_OK;
 }
