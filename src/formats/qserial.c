@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qmatrix_internal.h"
+#include "sparse/sparse_internal.h"
 #include "sparse/sparse_kernels.h"
 
 int td_qmatrix_parts(const td_qmatrix *q, td_qpart *parts)
@@ -102,22 +103,6 @@ static td_status check_contents(const td_qmatrix *q, const char *what)
     return TD_OK;
 }
 
-/* Weight sums are derived from the codes (see the file comment). */
-static void recompute_sums(td_qmatrix *q)
-{
-    if (!q->wsum)
-        return;
-    size_t gbytes = (size_t)q->gsize * (size_t)td_format_get(q->spec.format)->code_bits / 8;
-    for (int64_t r = 0; r < q->rows; r++)
-        for (int64_t g = 0; g < q->ngroups; g++) {
-            const uint8_t *c = q->codes + (size_t)r * q->row_bytes + (size_t)g * gbytes;
-            int32_t s = 0;
-            for (int64_t e = 0; e < q->gsize; e++)
-                s += td_sparse_int_code(q->spec.format, c, q->gsize, e);
-            q->wsum[r * q->ngroups + g] = s;
-        }
-}
-
 static td_status fill_parts(td_qmatrix *q, const td_qpart *parts, int n, const char *what)
 {
     td_qpart want[TD_QMATRIX_MAX_PARTS];
@@ -174,7 +159,11 @@ td_status td_qmatrix_from_parts(const td_qspec *spec, int64_t rows, int64_t cols
         td_qmatrix_free(q);
         return st;
     }
-    recompute_sums(q);
+    /* Weight sums are derived from the codes (see the file comment). */
+    if (q->wsum && (st = td_qmatrix_code_sums(q)) != TD_OK) {
+        td_qmatrix_free(q);
+        return st;
+    }
     *out = q;
     return TD_OK;
 }

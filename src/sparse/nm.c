@@ -121,7 +121,7 @@ static void nm_compact_row(const float *w, int64_t cols, int64_t kc, int n, int 
 /* Sum of the signed codes of each kept-value group: the VNNI kernels add 128 to the
  * activations and take 128 * wsum back off. Computed here from the codes rather than
  * taken from the value format, so the kernels depend only on the layout contract. */
-static td_status nm_group_sums(td_qmatrix *q)
+td_status td_qmatrix_code_sums(td_qmatrix *q)
 {
     td_free(q->wsum);
     q->wsum = NULL;
@@ -177,7 +177,7 @@ td_status td_nm_quantize(td_qmatrix *q, const float *w, int64_t ld, const float 
     /* The format may have attached buffers (wsum) to the view: they are q's now. */
     q->wsum = v.wsum;
     TD_TRY(st);
-    TD_TRY(nm_group_sums(q));
+    TD_TRY(td_qmatrix_code_sums(q));
     q->bytes += idx_bytes;
     return TD_OK;
 }

@@ -32,6 +32,10 @@ static inline double td_sparse_score(float w, const float *importance, int64_t k
 
 /* ---- N:M (nm.c) and group sparsity (group_sparse.c) ---- */
 
+/* (Re)computes q->wsum, the sum of the signed codes of each group of the dense layout of
+ * stored values, for integer formats (NULL for float formats). Model files never store it. */
+td_status td_qmatrix_code_sums(td_qmatrix *q);
+
 td_status td_nm_quantize(td_qmatrix *q, const float *w, int64_t ld, const float *importance);
 td_status td_nm_dequantize(const td_qmatrix *q, float *out);
 td_status td_gs_quantize(td_qmatrix *q, const float *w, int64_t ld, const float *importance);
