@@ -260,7 +260,6 @@ static td_status constants(builder *b)
     TD_TRY(const_ints(b, "shape_mask", 4, mask4));
     TD_TRY(const_ints(b, "shape_tokens", 2, flat));
     TD_TRY(const_ints(b, "shape_sequences", 3, seq3));
-    TD_TRY(const_scalar(b, "score_scale", (float)(1.0 / sqrt((double)dh))));
     TD_TRY(const_scalar(b, "one", 1.0f));
     /* (1 - mask) * lowest float: masked keys get a score no softmax can select, as
      * Hugging Face's extended attention mask does. */
@@ -335,6 +334,13 @@ static td_status fused_qkv(builder *b, int l, const char *x, const char *out)
         if (!st)
             st = read_into(b, key, H, bias + i * H);
     }
+    /* The attention scores are scaled by 1/sqrt(head_dim); scaling the query projection
+     * instead saves a pass over every [seq x seq] score matrix. */
+    float scale = (float)(1.0 / sqrt((double)(H / b->cfg.heads)));
+    for (int64_t i = 0; i < H * H && !st; i++)
+        w[i] *= scale;
+    for (int64_t i = 0; i < H && !st; i++)
+        bias[i] *= scale;
     char wn[MAX_NAME], bn[MAX_NAME];
     snprintf(wn, sizeof wn, "encoder.layer.%d.attention.self.qkv.weight", l);
     snprintf(bn, sizeof bn, "encoder.layer.%d.attention.self.qkv.bias", l);
@@ -378,12 +384,10 @@ static td_status attention(builder *b, int l, const char *x, const char *out)
         TD_TRY(transpose(b, split, i == 1 ? perm_k : perm_qv, nm[i]));
     }
     snprintf(nm[3], sizeof nm[3], "l%d_scores", l);
-    snprintf(nm[4], sizeof nm[4], "l%d_scores_scaled", l);
     snprintf(nm[5], sizeof nm[5], "l%d_scores_masked", l);
     snprintf(nm[6], sizeof nm[6], "l%d_probs", l);
     TD_TRY(binary(b, "MatMul", nm[0], nm[1], nm[3]));
-    TD_TRY(binary(b, "Mul", nm[3], "score_scale", nm[4]));
-    TD_TRY(binary(b, "Add", nm[4], "mask_bias", nm[5]));
+    TD_TRY(binary(b, "Add", nm[3], "mask_bias", nm[5]));
     const char *sin[1] = {nm[5]};
     td_node *sm;
     TD_TRY(node(b, "Softmax", nm[6], 1, sin, &sm));
