@@ -16,6 +16,8 @@ int td_bench_kernels(int argc, char **argv); /* argv[0] is "kernels" */
 void td_bench_kernels_usage(void);
 int td_bench_cnn(int argc, char **argv); /* argv[0] is "cnn" */
 void td_bench_cnn_usage(void);
+int td_bench_sgemm(int argc, char **argv); /* argv[0] is "sgemm" */
+void td_bench_sgemm_usage(void);
 int td_bench_minilm(int argc, char **argv); /* argv[0] is "minilm" */
 void td_bench_minilm_usage(void);
 

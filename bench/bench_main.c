@@ -17,6 +17,8 @@ static const bench_subject subjects[] = {
      td_bench_kernels, td_bench_kernels_usage},
     {"cnn", "bundled MNIST CNN: held-out accuracy of f32 and every compression preset",
      td_bench_cnn, td_bench_cnn_usage},
+    {"sgemm", "packed f32 GEMM vs OpenBLAS cblas_sgemm on MiniLM shapes", td_bench_sgemm,
+     td_bench_sgemm_usage},
     {"minilm", "all-MiniLM-L6-v2 latency (f32 and presets) vs onnxruntime, embedding quality",
      td_bench_minilm, td_bench_minilm_usage},
 };
@@ -40,7 +42,7 @@ int td_cmd_bench(int argc, char **argv)
     for (int i = 0; i < NSUBJECTS; i++)
         if (!strcmp(argv[1], subjects[i].name))
             return subjects[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "tandem bench: unknown subject '%s' (expected: kernels, cnn, minilm)\n",
+    fprintf(stderr, "tandem bench: unknown subject '%s' (expected: kernels, cnn, sgemm, minilm)\n",
             argv[1]);
     return TD_EXIT_USAGE;
 }

@@ -76,9 +76,9 @@ static td_status run_last(case_t *c)
         memset(c->out[o].data, 0xab, bytes);
     }
     td_ctx ctx = td_ctx_default();
-    td_op_run rc = {&ctx, NULL, 0};
+    td_op_run rc = {&ctx, NULL, 0, NULL};
     td_status st = n->def->run(&rc, n, in, c->out);
-    td_free(rc.scratch);
+    td_op_run_release(&rc);
     return st;
 }
 

@@ -48,7 +48,7 @@ static inline td_status oh_exec(td_graph *g, int threads)
 {
     td_ctx ctx = td_ctx_default();
     ctx.threads = threads;
-    td_op_run rc = {&ctx, NULL, 0};
+    td_op_run rc = {&ctx, NULL, 0, NULL};
     td_status st = TD_OK;
     for (int i = 0; i < g->n_nodes && !st; i++) {
         td_node *n = &g->nodes[i];
@@ -77,7 +77,7 @@ static inline td_status oh_exec(td_graph *g, int threads)
         if (!st && n->def->cost)
             n->def->cost(g, n);
     }
-    td_free(rc.scratch);
+    td_op_run_release(&rc);
     return st;
 }
 

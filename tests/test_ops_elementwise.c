@@ -437,8 +437,9 @@ static void test_inplace_identity(void)
         td_view in[2] = {{TD_DT_F32, 2, {100, 10}, z}, {TD_DT_F32, 1, {10}, b}};
         td_view out[1] = {{TD_DT_F32, 2, {100, 10}, z}};
         td_ctx ctx = td_ctx_default();
-        td_op_run rc = {&ctx, NULL, 0};
+        td_op_run rc = {&ctx, NULL, 0, NULL};
         TD_CHECK_OK(n->def->run(&rc, n, in, out));
+        td_op_run_release(&rc);
         TD_CHECK(memcmp(y, z, sizeof z) == 0, "%s in place differs", names[k]);
         td_graph_free(g);
     }

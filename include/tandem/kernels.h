@@ -30,6 +30,11 @@ void td_act_free(td_act *a);
 td_status td_act_prepare(td_act *a, const td_qmatrix *w, td_act_type type, const float *x,
                          int64_t batch, int64_t ldx);
 
+/* The same with the ISA and threads of ctx (ctx->isa SCALAR runs the reference loops);
+ * td_act_prepare picks them like td_ctx_default. */
+td_status td_act_prepare_ctx(const td_ctx *ctx, td_act *a, const td_qmatrix *w, td_act_type type,
+                             const float *x, int64_t batch, int64_t ldx);
+
 /* Y (batch x rows, leading dimension ldy) = prepared X * W^T. */
 td_status td_gemm_prepared(const td_ctx *ctx, const td_qmatrix *w, const td_act *a, float *y,
                            int64_t ldy);

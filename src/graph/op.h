@@ -36,7 +36,15 @@ typedef struct td_op_run {
     const td_ctx *ctx;
     void *scratch; /* grown on demand by td_op_scratch; owned by the session */
     size_t scratch_bytes;
+    td_act *act; /* activation buffers reused by every compressed product (td_op_qgemm) */
 } td_op_run;
+
+/* Y = X * W^T with a compressed weight, reusing rc's activation buffers (td_gemm would
+ * allocate and free them on every call). */
+td_status td_op_qgemm(td_op_run *rc, const td_qmatrix *w, td_act_type act, const float *x,
+                      int64_t batch, float *y);
+/* Releases what td_op_scratch and td_op_qgemm allocated. */
+void td_op_run_release(td_op_run *rc);
 
 /* A scratch buffer of at least `bytes` (64-byte aligned, contents undefined), valid until the
  * operator returns. */

@@ -7,6 +7,24 @@
 
 #include "graph/op.h"
 
+td_status td_op_qgemm(td_op_run *rc, const td_qmatrix *w, td_act_type act, const float *x,
+                      int64_t batch, float *y)
+{
+    if (!rc->act)
+        TD_TRY(td_act_new(&rc->act));
+    TD_TRY(td_act_prepare_ctx(rc->ctx, rc->act, w, act, x, batch, td_qmatrix_cols(w)));
+    return td_gemm_prepared(rc->ctx, w, rc->act, y, td_qmatrix_rows(w));
+}
+
+void td_op_run_release(td_op_run *rc)
+{
+    td_free(rc->scratch);
+    td_act_free(rc->act);
+    rc->scratch = NULL;
+    rc->scratch_bytes = 0;
+    rc->act = NULL;
+}
+
 td_status td_op_scratch(td_op_run *rc, size_t bytes, void **out)
 {
     if (bytes > rc->scratch_bytes) {
@@ -309,7 +327,7 @@ static td_status infer_all(td_graph *g)
         st = infer_node(g, &g->nodes[i], &rc, &dead[i]);
         nfolded += dead[i];
     }
-    td_free(rc.scratch);
+    td_op_run_release(&rc);
     if (!st && nfolded)
         remove_nodes(g, dead);
     free(dead);

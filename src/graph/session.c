@@ -67,7 +67,7 @@ void td_session_free(td_session *s)
         return;
     td_mem_plan_free(&s->plan);
     td_free(s->arena);
-    td_free(s->rc.scratch);
+    td_op_run_release(&s->rc);
     free(s);
 }
 

@@ -92,7 +92,7 @@ td_status td_gemm(const td_ctx *ctx, const td_qmatrix *w, td_act_type act, const
 {
     td_act *a;
     TD_TRY(td_act_new(&a));
-    td_status st = td_act_prepare(a, w, act, x, batch, w ? w->cols : 0);
+    td_status st = td_act_prepare_ctx(ctx, a, w, act, x, batch, w ? w->cols : 0);
     if (!st)
         st = td_gemm_prepared(ctx, w, a, y, w->rows);
     td_act_free(a);

@@ -1,6 +1,7 @@
 /* Packing and the threaded driver of the packed f32 GEMM (kernels/sgemm_packed.h). */
 #include "kernels/sgemm_packed.h"
 
+#include <stdint.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -11,6 +12,21 @@ enum { NR = TD_SGEMM_NR };
 /* Row-block granularity of an M split: a multiple of every kernel's MR (12, 6, 1), so a
  * split never creates more short tail tiles than the unsplit product. */
 enum { M_SPLIT = 12 };
+
+/* a * b * c without overflow; the error names `what` and the shape. */
+static td_status checked_bytes(const char *fn, const char *what, int64_t a, int64_t b, size_t c,
+                               size_t *out)
+{
+    size_t ab = 0;
+    td_status st = td_size_mul((size_t)a, (size_t)b, &ab);
+    if (st || (ab && c > SIZE_MAX / ab)) {
+        td_status_free(st); /* replaced by a message that names the operand */
+        return td_error_new(TD_CODE_OVERFLOW, "%s: %s of %lld x %lld floats overflows size_t", fn,
+                            what, (long long)a, (long long)b);
+    }
+    *out = ab * c;
+    return TD_OK;
+}
 
 /* Allocates the zeroed panels for n x k; the zero fill is the padding past n. */
 static td_status pack_alloc(const float *w, int64_t n, int64_t k, const char *fn,
@@ -24,11 +40,9 @@ static td_status pack_alloc(const float *w, int64_t n, int64_t k, const char *fn
                             (long long)n, (long long)k);
     if (!w && n > 0 && k > 0)
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "%s: weight is NULL", fn);
-    size_t elems, bytes;
+    size_t bytes = 0;
     int64_t npanels = (n + NR - 1) / NR;
-    TD_TRY(td_elem_count(n, k, "sgemm weight", &elems));
-    TD_TRY(td_size_mul((size_t)npanels, (size_t)k, &elems));
-    TD_TRY(td_size_mul(elems, NR * sizeof(float), &bytes));
+    TD_TRY(checked_bytes(fn, "packed weight", npanels, k, NR * sizeof(float), &bytes));
     void *data;
     TD_TRY(td_alloc(bytes ? bytes : sizeof(float), &data));
     out->n = n;
@@ -41,7 +55,7 @@ static td_status pack_alloc(const float *w, int64_t n, int64_t k, const char *fn
 td_status td_sgemm_pack(const float *w, int64_t n, int64_t k, td_sgemm_packed *out)
 {
     TD_TRY(pack_alloc(w, n, k, "td_sgemm_pack", out));
-    for (int64_t j = 0; j < n; j++) {
+    for (int64_t j = 0; j < n && k > 0; j++) {
         float *dst = out->data + (j / NR) * k * NR + j % NR;
         const float *src = w + j * k;
         for (int64_t kk = 0; kk < k; kk++)
@@ -91,9 +105,10 @@ static td_status check_run(const td_ctx *ctx, const float *x, int64_t m, const t
     if (w->n < 0 || w->k < 0 || w->npanels != (w->n + NR - 1) / NR || (!w->data && w->n > 0))
         return td_error_new(TD_CODE_INVALID_ARGUMENT,
                             "td_sgemm_packed_run: packed weight is not from td_sgemm_pack");
-    size_t xe, ye;
-    TD_TRY(td_elem_count(m, w->k, "sgemm input", &xe));
-    TD_TRY(td_elem_count(m, w->n, "sgemm output", &ye));
+    size_t xe = 0, ye = 0;
+    /* Zero sizes are valid (a no-op, or y = bias for k = 0), so not td_elem_count. */
+    TD_TRY(checked_bytes("td_sgemm_packed_run", "input", m, w->k, sizeof(float), &xe));
+    TD_TRY(checked_bytes("td_sgemm_packed_run", "output", m, w->n, sizeof(float), &ye));
     if ((!x && xe > 0) || (!y && ye > 0))
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "td_sgemm_packed_run: %s is NULL",
                             !y ? "output" : "input");
@@ -123,6 +138,10 @@ td_status td_sgemm_packed_run(const td_ctx *ctx, const float *x, int64_t m,
     TD_TRY(check_run(ctx, x, m, w, y));
     if (m == 0 || w->n == 0)
         return TD_OK;
+    /* With k = 0, x may be NULL, and the kernels must not even offset it (UB). */
+    static const float no_input = 0;
+    if (!x)
+        x = &no_input;
     td_sgemm_block_fn kern = pick_kernel(ctx->isa);
     int threads = ctx->threads > 1 ? ctx->threads : 1;
     /* Below about a million multiply-adds, waking a second thread costs more than it saves. */
@@ -131,22 +150,25 @@ td_status td_sgemm_packed_run(const td_ctx *ctx, const float *x, int64_t m,
     int tn, tm;
     split_threads(threads, m, w->npanels, &tn, &tm);
     int64_t mblocks = (m + M_SPLIT - 1) / M_SPLIT;
+    int tasks = tn * tm;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(tn *tm) if (tn * tm > 1)
+#pragma omp parallel num_threads(tasks) if (tasks > 1)
     {
-        int tid = omp_get_thread_num();
+        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #else
     {
-        int tid = 0;
-        tn = tm = 1;
+        int tid = 0, nth = 1;
 #endif
-        int ti = tid % tn, tj = tid / tn;
-        int64_t p0 = w->npanels * ti / tn, p1 = w->npanels * (ti + 1) / tn;
-        int64_t r0 = mblocks * tj / tm * M_SPLIT, r1 = mblocks * (tj + 1) / tm * M_SPLIT;
-        if (r1 > m)
-            r1 = m;
-        if (tj < tm && p0 < p1 && r0 < r1)
-            kern(w, x + r0 * w->k, r1 - r0, p0, p1, bias, y + r0 * w->n);
+        /* A team smaller than asked for (nested regions, thread limits) takes several tasks. */
+        for (int t = tid; t < tasks; t += nth) {
+            int ti = t % tn, tj = t / tn;
+            int64_t p0 = w->npanels * ti / tn, p1 = w->npanels * (ti + 1) / tn;
+            int64_t r0 = mblocks * tj / tm * M_SPLIT, r1 = mblocks * (tj + 1) / tm * M_SPLIT;
+            if (r1 > m)
+                r1 = m;
+            if (p0 < p1 && r0 < r1)
+                kern(w, x + r0 * w->k, r1 - r0, p0, p1, bias, y + r0 * w->n);
+        }
     }
     return TD_OK;
 }

@@ -289,7 +289,7 @@ static td_status conv_qweight(td_op_run *rc, const td_node *n, const td_conv_sha
                         }
                     }
             }
-            TD_TRY(td_gemm(rc->ctx, n->qweight, n->act, xc, p, yc));
+            TD_TRY(td_op_qgemm(rc, n->qweight, n->act, xc, p, yc));
             for (int64_t m = 0; m < mg; m++) {
                 int64_t mm = gi * mg + m;
                 float bv = b ? b[mm] : 0.0f;

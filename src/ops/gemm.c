@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/blas.h"
+#include "kernels/sgemm_packed.h"
 #include "ops/nn_internal.h"
 
 /* Y[m0..m1) = op(A) rows m0..m1 times B (K x N row-major, or N x K when transB); beta 0 or 1. */
@@ -55,7 +56,49 @@ typedef struct gemm_params {
     float alpha, beta;
     int64_t ta, tb;
     int64_t m, n, k;
+    /* A constant f32 weight packed once at prepare for td_sgemm_packed_run, when the product
+     * has the form it serves: no transposed A, alpha 1, C absent or a bias row with beta 1. */
+    bool packed_ok;
+    td_sgemm_packed packed;
+    const float *bias; /* C's data when it is an [N] or [1, N] constant bias, else NULL */
 } gemm_params;
+
+static void gemm_free_params(void *params)
+{
+    gemm_params *p = params;
+    td_sgemm_packed_free(&p->packed);
+    free(p);
+}
+
+/* A C that is one row of N values added to every output row. */
+static bool is_bias_row(const td_value *c, int64_t n)
+{
+    return c && c->kind == TD_VALUE_CONST && c->data &&
+           ((c->ndim == 1 && c->shape[0] == n) ||
+            (c->ndim == 2 && c->shape[0] == 1 && c->shape[1] == n));
+}
+
+/* Packs B when it is a constant and the product is big enough for the packing to pay. */
+static td_status maybe_pack(td_graph *g, const td_node *n, gemm_params *p)
+{
+    const td_value *b = td_node_in(g, n, 1), *c = td_node_in(g, n, 2);
+    p->packed_ok = false;
+    memset(&p->packed, 0, sizeof p->packed);
+    bool c_ok = !c || p->beta == 0.0f || (p->beta == 1.0f && is_bias_row(c, p->n));
+    if (b->kind != TD_VALUE_CONST || !b->data || p->ta || p->alpha != 1.0f || !c_ok || p->n < 16 ||
+        p->k < 8 || p->m * p->n * p->k < (1 << 16))
+        return TD_OK;
+    td_status st = p->tb ? td_sgemm_pack(b->data, p->n, p->k, &p->packed)
+                         : td_sgemm_pack_kn(b->data, p->k, p->n, &p->packed);
+    if (st) {
+        td_status e = td_node_error(n, td_status_code(st), "%s", td_status_message(st));
+        td_status_free(st);
+        return e;
+    }
+    p->bias = (c && p->beta != 0.0f) ? c->data : NULL;
+    p->packed_ok = true;
+    return TD_OK;
+}
 
 static td_status check_qweight(const td_node *n, int64_t rows, int64_t cols)
 {
@@ -74,6 +117,7 @@ static td_status gemm_prepare(td_graph *g, td_node *n)
     TD_TRY(td_ops_require_f32(g, n, 0));
     TD_TRY(td_ops_require_f32(g, n, 1));
     gemm_params p;
+    memset(&p, 0, sizeof p);
     TD_TRY(td_attr_float(n, "alpha", 1.0f, &p.alpha));
     TD_TRY(td_attr_float(n, "beta", 1.0f, &p.beta));
     TD_TRY(td_attr_int(n, "transA", 0, &p.ta));
@@ -102,11 +146,12 @@ static td_status gemm_prepare(td_graph *g, td_node *n)
                                  (long long)p.m, (long long)p.n);
     }
     TD_TRY(check_qweight(n, p.n, p.k));
-    gemm_params *pp = malloc(sizeof *pp);
+    gemm_params *pp = calloc(1, sizeof *pp);
     if (!pp)
         return td_node_error(n, TD_CODE_OUT_OF_MEMORY, "out of memory");
     *pp = p;
     td_ops_set_params(n, pp);
+    TD_TRY(maybe_pack(g, n, pp));
     td_value_set_shape(td_node_out(g, n, 0), TD_DT_F32, 2, shape);
     return TD_OK;
 }
@@ -161,13 +206,16 @@ static td_status gemm_run(td_op_run *rc, const td_node *n, const td_view *in, td
                     t[i * p->k + j] = a[j * p->m + i];
             x = t;
         }
-        TD_TRY(td_gemm(rc->ctx, n->qweight, n->act, x, p->m, y));
+        TD_TRY(td_op_qgemm(rc, n->qweight, n->act, x, p->m, y));
         if (has_c)
             add_c(&in[2], p->beta, p->alpha, false, &out[0]);
         else if (p->alpha != 1.0f)
             for (int64_t i = 0; i < p->m * p->n; i++)
                 y[i] *= p->alpha;
         return TD_OK;
+    }
+    if (p->packed_ok) {
+        return td_sgemm_packed_run(rc->ctx, a, p->m, &p->packed, p->bias, y);
     }
     if (has_c)
         add_c(&in[2], p->beta, 0.0f, true, &out[0]);
@@ -198,8 +246,8 @@ static void gemm_cost(const td_graph *g, td_node *n)
     n->cost.flops_other = 0;
 }
 
-const td_op_def td_op_gemm = {"Gemm", TD_OPC_GEMM,  2,        3,         1,   1,
-                              0,      gemm_prepare, gemm_run, gemm_cost, NULL};
+const td_op_def td_op_gemm = {"Gemm",    TD_OPC_GEMM,     2, 3, 1, 1, 0, gemm_prepare, gemm_run,
+                              gemm_cost, gemm_free_params};
 
 /* ---- MatMul (numpy semantics) ---- */
 
@@ -272,7 +320,7 @@ static td_status matmul_run(td_op_run *rc, const td_node *n, const td_view *in, 
         TD_TRY(check_qweight(n, p->n, p->k));
         if (in[1].ndim != 2)
             return td_node_error(n, TD_CODE_INVALID_ARGUMENT, "a compressed weight needs a 2-D B");
-        return td_gemm(rc->ctx, n->qweight, n->act, a, p->batch * p->m, y);
+        return td_op_qgemm(rc, n->qweight, n->act, a, p->batch * p->m, y);
     }
     const td_view *ins[2] = {&p->ba, &p->bb};
     td_bcast bc;

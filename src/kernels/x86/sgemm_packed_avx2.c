@@ -3,59 +3,63 @@
  *
  * Same scheme as the AVX-512 kernel (sgemm_packed_avx512.c): K blocks of KC with the partial
  * sums kept in y, k ascending per output, so the result is bit-identical to the reference.
- * Columns past n are masked off with vmaskmov. */
+ * The tile itself never masks: with 15 of 16 ymm registers taken by the loop, mask vectors
+ * live across it made GCC store the accumulators to the stack on every k. A half panel that
+ * runs past n works on a 16-column copy of its rows instead. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/sgemm_packed.h"
 
 #define TD_INLINE static inline __attribute__((always_inline))
 
-enum { NR = TD_SGEMM_NR, MR = 6, KC = 256 };
+enum { NR = TD_SGEMM_NR, HALF = 16, MR = 6, KC = 2048 };
 
+/* Row r of a tile: its two accumulators (named, not an array: GCC kept an array's
+ * elements in memory and stored them on every k). */
+#define ROW_INIT(r)                                                                                \
+    __m256 a##r##0 = _mm256_setzero_ps(), a##r##1 = _mm256_setzero_ps();                           \
+    if (mr > r && !first) {                                                                        \
+        a##r##0 = _mm256_loadu_ps(y + r * ldy);                                                    \
+        a##r##1 = _mm256_loadu_ps(y + r * ldy + 8);                                                \
+    }
+#define ROW_FMA(r)                                                                                 \
+    if (mr > r) {                                                                                  \
+        __m256 xs = _mm256_broadcast_ss(x + r * ldx + kk);                                         \
+        a##r##0 = _mm256_fmadd_ps(xs, b0, a##r##0);                                                \
+        a##r##1 = _mm256_fmadd_ps(xs, b1, a##r##1);                                                \
+    }
+#define ROW_STORE(r)                                                                               \
+    if (mr > r) {                                                                                  \
+        if (bias) {                                                                                \
+            a##r##0 = _mm256_add_ps(a##r##0, _mm256_loadu_ps(bias));                               \
+            a##r##1 = _mm256_add_ps(a##r##1, _mm256_loadu_ps(bias + 8));                           \
+        }                                                                                          \
+        _mm256_storeu_ps(y + r * ldy, a##r##0);                                                    \
+        _mm256_storeu_ps(y + r * ldy + 8, a##r##1);                                                \
+    }
+
+/* One mr x 16 tile over k in [0, kc): starts from 0 (first) or from y; adds bias if given. */
 TD_INLINE void tile(const int mr, const float *x, int64_t ldx, const float *b, int64_t kc, float *y,
-                    int64_t ldy, __m256i m0, __m256i m1, int first, const float *bias)
+                    int64_t ldy, int first, const float *bias)
 {
-    __m256 c0[MR], c1[MR];
-    for (int i = 0; i < mr; i++) {
-        if (first) {
-            c0[i] = _mm256_setzero_ps();
-            c1[i] = _mm256_setzero_ps();
-        } else {
-            c0[i] = _mm256_maskload_ps(y + i * ldy, m0);
-            c1[i] = _mm256_maskload_ps(y + i * ldy + 8, m1);
-        }
-    }
-    for (int64_t kk = 0; kk < kc; kk++) {
+    ROW_INIT(0)
+    ROW_INIT(1) ROW_INIT(2) ROW_INIT(3) ROW_INIT(4) ROW_INIT(5) for (int64_t kk = 0; kk < kc; kk++)
+    {
         __m256 b0 = _mm256_load_ps(b + kk * NR), b1 = _mm256_load_ps(b + kk * NR + 8);
-        for (int i = 0; i < mr; i++) {
-            __m256 a = _mm256_broadcast_ss(x + i * ldx + kk);
-            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
-            c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
-        }
+        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
     }
-    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-    if (bias) {
-        bias0 = _mm256_maskload_ps(bias, m0);
-        bias1 = _mm256_maskload_ps(bias + 8, m1);
-    }
-    for (int i = 0; i < mr; i++) {
-        if (bias) {
-            c0[i] = _mm256_add_ps(c0[i], bias0);
-            c1[i] = _mm256_add_ps(c1[i], bias1);
-        }
-        _mm256_maskstore_ps(y + i * ldy, m0, c0[i]);
-        _mm256_maskstore_ps(y + i * ldy + 8, m1, c1[i]);
-    }
+    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
 }
 
 typedef void (*tile_fn)(const float *x, int64_t ldx, const float *b, int64_t kc, float *y,
-                        int64_t ldy, __m256i m0, __m256i m1, int first, const float *bias);
+                        int64_t ldy, int first, const float *bias);
 
 #define TILE(R)                                                                                    \
     static void tile##R(const float *x, int64_t ldx, const float *b, int64_t kc, float *y,         \
-                        int64_t ldy, __m256i m0, __m256i m1, int first, const float *bias)         \
+                        int64_t ldy, int first, const float *bias)                                 \
     {                                                                                              \
-        tile(R, x, ldx, b, kc, y, ldy, m0, m1, first, bias);                                       \
+        tile(R, x, ldx, b, kc, y, ldy, first, bias);                                               \
     }
 TILE(1)
 TILE(2)
@@ -66,12 +70,20 @@ TILE(6)
 
 static const tile_fn tiles[MR + 1] = {NULL, tile1, tile2, tile3, tile4, tile5, tile6};
 
-/* Lane mask of the first `cols` (clamped to 0..8) of 8 lanes. */
-static __m256i lane_mask(int64_t cols)
+/* A tile whose half panel has only `cols` < 16 columns of y: runs on a zero-padded copy. */
+static void tile_part(int mr, int cols, const float *x, int64_t ldx, const float *b, int64_t kc,
+                      float *y, int64_t ldy, int first, const float *bias)
 {
-    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    int c = cols < 0 ? 0 : cols > 8 ? 8 : (int)cols;
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), lanes);
+    float tmp[MR * HALF] __attribute__((aligned(32))) = {0};
+    float bt[HALF] = {0};
+    size_t bytes = (size_t)cols * sizeof(float);
+    for (int i = 0; i < mr && !first; i++)
+        memcpy(tmp + i * HALF, y + i * ldy, bytes);
+    if (bias)
+        memcpy(bt, bias, bytes);
+    tiles[mr](x, ldx, b, kc, tmp, HALF, first, bias ? bt : NULL);
+    for (int i = 0; i < mr; i++)
+        memcpy(y + i * ldy, tmp + i * HALF, bytes);
 }
 
 void td_sgemm_block_avx2(const td_sgemm_packed *w, const float *x, int64_t m, int64_t p0,
@@ -79,21 +91,23 @@ void td_sgemm_block_avx2(const td_sgemm_packed *w, const float *x, int64_t m, in
 {
     int64_t n = w->n, k = w->k;
     for (int64_t p = p0; p < p1; p++) {
-        int64_t cols = n - p * NR < NR ? n - p * NR : NR;
         const float *panel = w->data + p * k * NR;
-        for (int h = 0; h < NR; h += 16) {
-            if (h >= cols)
-                break;
-            __m256i m0 = lane_mask(cols - h), m1 = lane_mask(cols - h - 8);
-            const float *pb = bias ? bias + p * NR + h : NULL;
+        for (int64_t h = 0; h < NR && p * NR + h < n; h += HALF) {
+            int64_t col0 = p * NR + h;
+            int cols = n - col0 < HALF ? (int)(n - col0) : HALF;
+            const float *pb = bias ? bias + col0 : NULL;
             int64_t k0 = 0;
             do {
                 int64_t kc = k - k0 < KC ? k - k0 : KC;
-                int last = k0 + kc >= k;
+                const float *bb = k0 + kc >= k ? pb : NULL;
                 for (int64_t i = 0; i < m; i += MR) {
                     int mr = m - i < MR ? (int)(m - i) : MR;
-                    tiles[mr](x + i * k + k0, k, panel + k0 * NR + h, kc, y + i * n + p * NR + h, n,
-                              m0, m1, k0 == 0, last ? pb : NULL);
+                    const float *xt = x + i * k + k0, *wt = panel + k0 * NR + h;
+                    float *yt = y + i * n + col0;
+                    if (cols == HALF)
+                        tiles[mr](xt, k, wt, kc, yt, n, k0 == 0, bb);
+                    else
+                        tile_part(mr, cols, xt, k, wt, kc, yt, n, k0 == 0, bb);
                 }
                 k0 += kc;
             } while (k0 < k);
