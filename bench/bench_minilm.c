@@ -4,8 +4,14 @@
  * quality of the embeddings over the fixture sentences (mean and worst cosine against the f32
  * embeddings of the same model). With --ort ONNX the same timing of onnxruntime (through
  * tools/bench_minilm_ort.py) runs before and after Tandem's f32 timing, and every latency is
- * also given as a ratio to onnxruntime's (the mean of its two medians). */
+ * also given as a ratio to onnxruntime's (the mean of its two medians).
+ *
+ * Thread pools: onnxruntime's spins between operators by default. Run this with
+ * OMP_WAIT_POLICY=active for the same behaviour from Tandem's OpenMP workers (with the
+ * passive policy each of the ~100 operators pays a futex wake-up, several ms in all). The
+ * pool is released before the peer runs, so spinning never competes with it. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +230,9 @@ static td_status run_ort(bench *b, double *ms)
              "python3 tools/bench_minilm_ort.py --onnx '%s' --threads %d --runs %d", b->o.ort,
              b->o.ctx.threads, b->o.runs);
     td_bench_progress("minilm onnxruntime");
+    /* Our OpenMP workers may be spinning (OMP_WAIT_POLICY=active): release the pool so that
+     * they cannot take a core from the peer while it runs. */
+    omp_pause_resource_all(omp_pause_soft);
     FILE *p = popen(cmd, "r");
     if (!p)
         return td_error_new(TD_CODE_IO, "cannot run: %s", cmd);

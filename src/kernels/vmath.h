@@ -16,6 +16,10 @@
 
 /* Gelu (erf form) of n floats, y may equal x; vectorized for `isa` (kernels/vmath.c). */
 void td_vgelu(td_isa isa, const float *x, float *y, int64_t n);
+/* Layer normalization of one contiguous row (scale g, bias b or NULL); mean and 1/stddev
+ * out when not NULL. */
+void td_vlayernorm(td_isa isa, const float *x, float *y, int64_t n, float eps, const float *g,
+                   const float *b, float *mean_out, float *inv_out);
 /* y = exp(x - shift) for n floats; returns their sum. */
 double td_vexp_sum(td_isa isa, const float *x, float *y, int64_t n, float shift);
 

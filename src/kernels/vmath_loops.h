@@ -4,6 +4,8 @@
 #ifndef TD_VMATH_LOOPS_H
 #define TD_VMATH_LOOPS_H
 
+#include <math.h>
+
 #include "kernels/vmath.h"
 
 /* y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); y may equal x. */
@@ -29,6 +31,58 @@ static inline double td_exp_sum_loop(const float *x, float *y, int64_t n, float 
     for (; k < n; k++)
         sum += y[k];
     return sum;
+}
+
+/* Layer normalization of one contiguous row with per-element scale g and optional bias b.
+ * Corrected two-pass in float lanes: the mean from 16 lane sums, then the deviations
+ * d = x - mean, whose own mean c (the first pass's rounding error) corrects both the variance
+ * (sum d^2 / n - c^2) and the centring. With a large mean and small spread x - mean is exact
+ * (the operands are close) and c restores what rounding the mean lost. */
+static inline void td_layernorm_loop(const float *x, float *y, int64_t n, float eps, const float *g,
+                                     const float *b, float *mean_out, float *inv_out)
+{
+    float lane[16] = {0}, dl[16] = {0}, ql[16] = {0};
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16)
+        for (int j = 0; j < 16; j++)
+            lane[j] += x[k + j];
+    double sum = 0;
+    for (int j = 0; j < 16; j++)
+        sum += lane[j];
+    for (; k < n; k++)
+        sum += x[k];
+    float mean = (float)(sum / (double)n);
+    for (k = 0; k + 16 <= n; k += 16)
+        for (int j = 0; j < 16; j++) {
+            float d = x[k + j] - mean;
+            dl[j] += d;
+            ql[j] += d * d;
+        }
+    double ds = 0, qs = 0;
+    for (int j = 0; j < 16; j++) {
+        ds += dl[j];
+        qs += ql[j];
+    }
+    for (; k < n; k++) {
+        double d = (double)(x[k] - mean);
+        ds += d;
+        qs += d * d;
+    }
+    double c = ds / (double)n;
+    double var = qs / (double)n - c * c;
+    var = var > 0 ? var : 0;
+    float inv = (float)(1.0 / sqrt(var + eps));
+    float cf = (float)c;
+    if (b)
+        for (k = 0; k < n; k++)
+            y[k] = ((x[k] - mean) - cf) * inv * g[k] + b[k];
+    else
+        for (k = 0; k < n; k++)
+            y[k] = ((x[k] - mean) - cf) * inv * g[k];
+    if (mean_out)
+        *mean_out = (float)((double)mean + c);
+    if (inv_out)
+        *inv_out = inv;
 }
 
 #endif

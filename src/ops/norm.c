@@ -242,10 +242,20 @@ static td_status layernorm_run(td_op_run *rc, const td_node *n, const td_view *i
     float *mean = n->n_outputs > 1 ? out[1].data : NULL;
     float *inv = n->n_outputs > 2 ? out[2].data : NULL;
     int threads = td_ops_threads(rc, td_view_numel(x) * 6);
+    /* Per-element scale and bias (the usual case): the vectorized row. */
+    bool fast = len > 0 && sstep == 1 && (!bias || bstep == 1);
+    td_isa isa = rc->ctx->isa;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        norm_row((const float *)x->data + r * len, (float *)out[0].data + r * len, len, p->eps,
-                 in[1].data, sstep, bias, bstep, mean ? mean + r : NULL, inv ? inv + r : NULL);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = (const float *)x->data + r * len;
+        float *yr = (float *)out[0].data + r * len;
+        if (fast)
+            td_vlayernorm(isa, xr, yr, len, p->eps, in[1].data, bias, mean ? mean + r : NULL,
+                          inv ? inv + r : NULL);
+        else
+            norm_row(xr, yr, len, p->eps, in[1].data, sstep, bias, bstep, mean ? mean + r : NULL,
+                     inv ? inv + r : NULL);
+    }
     return TD_OK;
 }
 

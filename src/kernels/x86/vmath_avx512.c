@@ -10,3 +10,9 @@ double td_exp_sum_avx512(const float *x, float *y, int64_t n, float shift)
 {
     return td_exp_sum_loop(x, y, n, shift);
 }
+
+void td_layernorm_avx512(const float *x, float *y, int64_t n, float eps, const float *g,
+                         const float *b, float *mean_out, float *inv_out)
+{
+    td_layernorm_loop(x, y, n, eps, g, b, mean_out, inv_out);
+}
