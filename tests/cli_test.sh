@@ -36,6 +36,16 @@ expect 2 "formats bad option" "$T" formats --rows 0
 expect_msg "--rows" "bad option is named" "$T" formats --rows 0
 expect 2 "formats group 0 for N>=M" "$T" formats int8:4:4
 expect 0 "formats int8 runs" "$T" formats --rows 16 --cols 100 int8
+# Hardware descriptions: the bundled ones list, a bad file is named with its line.
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+expect 0 "hw list" "$T" hw list "$SRC/examples/hw"
+expect_msg "systolic-32x32" "hw list names the bundled designs" "$T" hw list "$SRC/examples/hw"
+expect 0 "hw show" "$T" hw show "$SRC/examples/hw/hetero_big_little.yaml"
+printf 'name: x\ntemplate: systolic\nrows: 0\n' >/tmp/td_hw_bad.$$.yaml
+expect 1 "hw show rejects a bad file" "$T" hw show /tmp/td_hw_bad.$$.yaml
+expect_msg "td_hw_bad.$$.yaml:3: field 'rows'" "bad hw file names file, line, field" "$T" hw show /tmp/td_hw_bad.$$.yaml
+rm -f /tmp/td_hw_bad.$$.yaml
+expect 2 "hw without a verb" "$T" hw
 # Forced-ISA mode: TANDEM_ISA lowers the kernels' instruction set.
 expect_msg "chosen:   scalar" "TANDEM_ISA=scalar is honoured" env TANDEM_ISA=scalar "$T" cpu
 if "$T" cpu | grep -q "best isa: avx"; then

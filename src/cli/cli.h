@@ -37,6 +37,8 @@ int td_cmd_eval(int argc, char **argv);
 void td_usage_eval(void);
 int td_cmd_compress(int argc, char **argv);
 void td_usage_compress(void);
+int td_cmd_hw(int argc, char **argv);
+void td_usage_hw(void);
 int td_cmd_embed(int argc, char **argv);
 void td_usage_embed(void);
 
