@@ -19,6 +19,10 @@ static const bench_subject subjects[] = {
      td_bench_cnn, td_bench_cnn_usage},
     {"sgemm", "packed f32 GEMM vs OpenBLAS cblas_sgemm on MiniLM shapes", td_bench_sgemm,
      td_bench_sgemm_usage},
+    {"estimate", "hardware cost-model layer estimates per second, per template", td_bench_estimate,
+     td_bench_estimate_usage},
+    {"scalesim", "closed-form SCALE-Sim model vs the scalesim package on one topology",
+     td_bench_scalesim, td_bench_scalesim_usage},
     {"minilm", "all-MiniLM-L6-v2 latency (f32 and presets) vs onnxruntime, embedding quality",
      td_bench_minilm, td_bench_minilm_usage},
 };
@@ -42,7 +46,9 @@ int td_cmd_bench(int argc, char **argv)
     for (int i = 0; i < NSUBJECTS; i++)
         if (!strcmp(argv[1], subjects[i].name))
             return subjects[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "tandem bench: unknown subject '%s' (expected: kernels, cnn, sgemm, minilm)\n",
+    fprintf(stderr,
+            "tandem bench: unknown subject '%s' (expected: kernels, cnn, sgemm, estimate, "
+            "scalesim, minilm)\n",
             argv[1]);
     return TD_EXIT_USAGE;
 }

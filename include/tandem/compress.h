@@ -95,6 +95,10 @@ td_status td_compress(td_graph *g, const td_scheme *scheme, const td_calib *cali
                       const td_ctx *ctx, td_progress_fn progress, void *user,
                       td_compress_report *report);
 
+/* Applies a scheme without calibration (for cost estimates): matched weighted layers get
+ * their format and activation width; "auto" layers take A8. */
+td_status td_compress_apply(td_graph *g, const td_scheme *scheme);
+
 /* Moves the compressed weights of src's nodes to the nodes of dst with the same names (the
  * same model built for another batch or sequence length); dst must be prepared. */
 td_status td_compress_transfer(td_graph *dst, td_graph *src);

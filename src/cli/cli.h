@@ -37,6 +37,12 @@ int td_cmd_eval(int argc, char **argv);
 void td_usage_eval(void);
 int td_cmd_compress(int argc, char **argv);
 void td_usage_compress(void);
+/* tandem estimate MODEL --hw FILE (cmd_estimate_model.c); td_cmd_estimate hands it every
+ * form other than --scalesim. */
+int td_estimate_model_cmd(int argc, char **argv);
+void td_usage_estimate_model(void);
+int td_cmd_estimate(int argc, char **argv);
+void td_usage_estimate(void);
 int td_cmd_hw(int argc, char **argv);
 void td_usage_hw(void);
 int td_cmd_embed(int argc, char **argv);

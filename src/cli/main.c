@@ -21,6 +21,8 @@ static const td_command commands[] = {
     {"eval", "accuracy of a classifier on a labelled data file", td_cmd_eval, td_usage_eval},
     {"compress", "compress a model with calibration (presets or a scheme file)", td_cmd_compress,
      td_usage_compress},
+    {"estimate", "hardware cost estimates of a model; SCALE-Sim compatible with --scalesim",
+     td_cmd_estimate, td_usage_estimate},
     {"hw", "list hardware templates and descriptions, or show one", td_cmd_hw, td_usage_hw},
     {"embed", "sentence embeddings with a BERT model (all-MiniLM-L6-v2)", td_cmd_embed,
      td_usage_embed},

@@ -361,6 +361,28 @@ td_status td_compress(td_graph *g, const td_scheme *scheme, const td_calib *cali
     return st;
 }
 
+td_status td_compress_apply(td_graph *g, const td_scheme *scheme)
+{
+    TD_TRY(td_graph_prepare(g));
+    job j = {.g = g};
+    TD_TRY(find_layers(&j, scheme));
+    td_status st = TD_OK;
+    for (int i = 0; i < j.n_layers && !st; i++) {
+        layer *L = &j.layers[i];
+        st = quantize_layer(&j, L);
+        if (!st) {
+            td_node *n = &g->nodes[L->node];
+            n->qweight = L->q;
+            n->act = L->rule->act_mode == TD_ACTM_AUTO ? TD_ACT_INT8 : L->rule->act;
+            L->q = NULL;
+        }
+    }
+    for (int i = 0; i < j.n_layers; i++)
+        td_qmatrix_free(j.layers[i].q);
+    free(j.layers);
+    return st ? st : td_graph_update_costs(g);
+}
+
 td_status td_compress_transfer(td_graph *dst, td_graph *src)
 {
     for (int i = 0; i < dst->n_nodes; i++) {

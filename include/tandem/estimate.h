@@ -1,0 +1,72 @@
+/* Cost estimates of a graph on a hardware description: per layer cycles, latency,
+ * utilization, on- and off-chip traffic and energy; per design the totals and the area.
+ *
+ * Everything about a layer (MACs, shapes, bit widths, sparsity, bytes as stored) is read from
+ * the prepared graph (td_node_cost, qweight, act); nothing is recomputed here. The templates'
+ * models and the energy/area tables, with their sources, are in docs/HARDWARE.md. */
+#ifndef TANDEM_ESTIMATE_H
+#define TANDEM_ESTIMATE_H
+
+#include "tandem/graph.h"
+#include "tandem/hw.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum td_work_kind {
+    TD_WORK_CONV = 0, /* Conv: a GEMM over im2col, per group */
+    TD_WORK_GEMM,     /* Gemm / MatMul with a constant weight */
+    TD_WORK_MATMUL,   /* MatMul of two activations */
+    TD_WORK_VECTOR,   /* everything else: elementwise, norms, pools, data movement */
+} td_work_kind;
+
+/* A layer as the cost models see it, taken from the graph. GEMM form: M = output pixels x
+ * batch (or rows), N = output features per group, K = reduction length, `groups` times. */
+typedef struct td_layer_work {
+    int node;
+    td_work_kind kind;
+    int64_t m, n, k, groups;
+    int64_t macs;                 /* dense MACs (from the graph) */
+    int64_t flops_other;          /* non-MAC arithmetic */
+    int w_bits, a_bits;           /* weight and activation operand widths */
+    double w_density;             /* kept weight fraction (N:M n/m, group sparsity) */
+    int64_t weight_bytes;         /* as stored, compressed size and indices included */
+    int64_t in_bytes, out_bytes;  /* activations at their widths */
+    int64_t kernel_h, in_w, in_c; /* Conv: for line buffers */
+} td_layer_work;
+
+td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out);
+
+typedef struct td_layer_estimate {
+    int accel; /* index into the description's accelerators */
+    double cycles, latency_s;
+    double utilization; /* MACs done / (PEs x compute cycles), 0..1 */
+    double sram_bytes, dram_bytes;
+    double energy_j, energy_compute_j, energy_sram_j, energy_dram_j;
+    bool fits; /* working set fits the on-chip memory (MCU: SRAM; FPGA: line buffers) */
+} td_layer_estimate;
+
+typedef struct td_estimate {
+    td_layer_estimate *layers; /* one per graph node */
+    int n_layers;
+    double latency_s, energy_j, area_mm2;
+    double sram_bytes, dram_bytes;
+    int64_t macs;
+    bool fits;
+} td_estimate;
+
+/* One layer on one accelerator. Errors: zero-size work, a template without a model yet. */
+td_status td_estimate_layer(const td_hw_accel *a, const td_layer_work *w, td_layer_estimate *out);
+/* The whole prepared graph; layers run one after another on their assigned accelerator. */
+td_status td_estimate_graph(const td_graph *g, const td_hw_desc *d, td_estimate *out);
+void td_estimate_free(td_estimate *e);
+
+/* Area of an accelerator in mm^2 (PEs at its narrowest operand width + SRAM), from the tables
+ * of its technology node. */
+double td_hw_area_mm2(const td_hw_accel *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,190 @@
+/* Cost models: sanity and monotonicity properties on every template, the systolic template
+ * equal to the SCALE-Sim model it wraps, zero-size layers rejected, and whole-graph estimates
+ * of the bundled CNN on every example description (heterogeneous included). */
+#include <math.h>
+#include <string.h>
+
+#include "tandem/estimate.h"
+#include "tandem/model.h"
+#include "tandem/scalesim.h"
+#include "td_test.h"
+
+#define CHECK(cond) TD_CHECK(cond, "%s", #cond)
+
+static td_hw_accel accel(td_hw_template t, int rows, int cols)
+{
+    td_hw_accel a;
+    memset(&a, 0, sizeof a);
+    a.tmpl = t;
+    strcpy(a.technology, "45nm");
+    a.clock_mhz = 1000;
+    a.dram_gbps = 16;
+    a.rows = rows;
+    a.cols = cols;
+    a.dataflow = t == TD_HW_EYERISS ? TD_DF_RS : t == TD_HW_SHIDIANNAO ? TD_DF_OS : TD_DF_WS;
+    a.ifmap_kb = a.filter_kb = a.ofmap_kb = 64;
+    a.glb_kb = 128;
+    a.spad_ifmap = 12, a.spad_filter = 224, a.spad_psum = 24;
+    a.min_bits = 8;
+    a.dsp = rows * cols;
+    a.macs_per_dsp = 1;
+    a.bram_kb = 512;
+    a.sram_kb = 256, a.flash_kb = 1024, a.cycles_per_mac_int8 = 1, a.cycles_per_mac_f32 = 2;
+    a.peak_gflops = 100, a.peak_gops_int8 = 400;
+    return a;
+}
+
+static td_layer_work gemm_work(int64_t m, int64_t n, int64_t k, int w_bits)
+{
+    td_layer_work w;
+    memset(&w, 0, sizeof w);
+    w.kind = TD_WORK_GEMM;
+    w.m = m, w.n = n, w.k = k, w.groups = 1;
+    w.macs = m * n * k;
+    w.w_bits = w_bits, w.a_bits = 8, w.w_density = 1.0;
+    w.weight_bytes = n * k * w_bits / 8;
+    w.in_bytes = m * k * 4, w.out_bytes = m * n * 4;
+    w.kernel_h = 3, w.in_w = 32, w.in_c = 16;
+    return w;
+}
+
+static const td_hw_template array_templates[] = {TD_HW_SYSTOLIC, TD_HW_EYERISS, TD_HW_NVDLA,
+                                                 TD_HW_SHIDIANNAO, TD_HW_FPGA};
+
+/* More PEs never take more compute cycles for the same layer and mapping. */
+static void test_more_pes(void)
+{
+    td_layer_work w = gemm_work(196, 256, 1152, 8);
+    for (size_t t = 0; t < sizeof array_templates / sizeof array_templates[0]; t++) {
+        double prev = INFINITY;
+        for (int side = 4; side <= 64; side *= 2) {
+            td_hw_accel a = accel(array_templates[t], side, side);
+            td_layer_estimate e;
+            TD_CHECK_OK(td_estimate_layer(&a, &w, &e));
+            TD_CHECK(e.cycles <= prev, "%s: %dx%d PEs take %g cycles, more than %g with fewer",
+                     td_hw_template_name(a.tmpl), side, side, e.cycles, prev);
+            TD_CHECK(e.utilization > 0 && e.utilization <= 1.0 + 1e-9, "%s: utilization %g",
+                     td_hw_template_name(a.tmpl), e.utilization);
+            prev = e.cycles;
+        }
+    }
+}
+
+/* Fewer weight bits never move more bytes nor cost more energy. */
+static void test_fewer_bits(void)
+{
+    for (int t = 0; t < TD_HW_TEMPLATE_COUNT; t++) {
+        td_hw_accel a = accel((td_hw_template)t, 16, 16);
+        double prev_bytes = INFINITY, prev_energy = INFINITY;
+        for (int bits = 8; bits >= 4; bits -= 2) {
+            td_layer_work w = gemm_work(128, 384, 384, bits);
+            td_layer_estimate e;
+            TD_CHECK_OK(td_estimate_layer(&a, &w, &e));
+            double bytes = e.dram_bytes + e.sram_bytes;
+            TD_CHECK(bytes <= prev_bytes && e.energy_j <= prev_energy,
+                     "%s: %d-bit weights move %g bytes / %g J (before %g / %g)",
+                     td_hw_template_name(a.tmpl), bits, bytes, e.energy_j, prev_bytes, prev_energy);
+            prev_bytes = bytes;
+            prev_energy = e.energy_j;
+        }
+    }
+}
+
+/* Skipping zero weights (a sparse-capable engine) cuts cycles in proportion. */
+static void test_sparsity(void)
+{
+    td_hw_accel a = accel(TD_HW_SYSTOLIC, 32, 32);
+    a.sparse = true;
+    td_layer_work w = gemm_work(256, 256, 256, 8);
+    td_layer_estimate dense, half;
+    TD_CHECK_OK(td_estimate_layer(&a, &w, &dense));
+    w.w_density = 0.5;
+    TD_CHECK_OK(td_estimate_layer(&a, &w, &half));
+    CHECK(fabs(half.cycles - 0.5 * dense.cycles) < 1e-6 * dense.cycles);
+    CHECK(half.energy_compute_j < dense.energy_compute_j);
+}
+
+/* The systolic template is the SCALE-Sim model of the same GEMM. */
+static void test_systolic_is_scalesim(void)
+{
+    td_hw_accel a = accel(TD_HW_SYSTOLIC, 32, 16);
+    td_layer_work w = gemm_work(100, 70, 300, 8);
+    td_layer_estimate e;
+    TD_CHECK_OK(td_estimate_layer(&a, &w, &e));
+    td_scalesim_config cfg = {"t", 32, 16, 64, 64, 64, TD_SCALESIM_WS, 0, 0};
+    td_scalesim_layer l = {"l", 100, 300, 1, 300, 1, 70, 1, 1};
+    td_scalesim_result s;
+    TD_CHECK_OK(td_scalesim_layer_estimate(&cfg, &l, &s));
+    CHECK(e.cycles == (double)s.total_cycles);
+}
+
+static void test_bad_layers(void)
+{
+    td_hw_accel a = accel(TD_HW_SYSTOLIC, 8, 8);
+    td_layer_work w = gemm_work(0, 8, 8, 8);
+    td_layer_estimate e;
+    TD_CHECK_ERROR(td_estimate_layer(&a, &w, &e), TD_CODE_INVALID_ARGUMENT, "empty product");
+    w = gemm_work(8, 8, 0, 8);
+    TD_CHECK_ERROR(td_estimate_layer(&a, &w, &e), TD_CODE_INVALID_ARGUMENT, "empty product");
+}
+
+/* A microcontroller reports when activations do not fit its SRAM. */
+static void test_mcu_fit(void)
+{
+    td_hw_accel a = accel(TD_HW_MCU, 1, 1);
+    a.sram_kb = 1;
+    td_layer_work w = gemm_work(64, 64, 64, 8);
+    td_layer_estimate e;
+    TD_CHECK_OK(td_estimate_layer(&a, &w, &e));
+    CHECK(!e.fits);
+    a.sram_kb = 1024;
+    TD_CHECK_OK(td_estimate_layer(&a, &w, &e));
+    CHECK(e.fits && e.cycles == 64.0 * 64 * 64);
+}
+
+static void test_graph_on_examples(void)
+{
+    static const char *const files[] = {"systolic_32x32", "eyeriss",          "nvdla_small",
+                                        "shidiannao",     "fpga_zcu104",      "mcu_cortex_m7",
+                                        "cpu_dev",        "hetero_big_little"};
+    td_graph *g = NULL;
+    td_model_opts o = {1, 0};
+    TD_CHECK_OK(td_model_open(TD_FIXTURE_DIR "/../../models/mnist_cnn.onnx", &o, &g));
+    if (!g)
+        return;
+    TD_CHECK_OK(td_graph_prepare(g));
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/../../examples/hw/%s.yaml", TD_FIXTURE_DIR, files[i]);
+        td_hw_desc *d = NULL;
+        TD_CHECK_OK(td_hw_load(path, &d));
+        if (!d)
+            continue;
+        td_estimate e;
+        TD_CHECK_OK(td_estimate_graph(g, d, &e));
+        TD_CHECK(e.latency_s > 0 && e.energy_j > 0 && e.macs == 1250176,
+                 "%s: latency %g energy %g MACs %lld", files[i], e.latency_s, e.energy_j,
+                 (long long)e.macs);
+        if (d->n_accels > 1) { /* convolutions on the big array, the rest on the little one */
+            int on_big = 0;
+            for (int l = 0; l < e.n_layers; l++)
+                on_big += e.layers[l].accel == 0;
+            CHECK(on_big == 5);
+        }
+        td_estimate_free(&e);
+        td_hw_free(d);
+    }
+    td_graph_free(g);
+}
+
+int main(void)
+{
+    test_more_pes();
+    test_fewer_bits();
+    test_sparsity();
+    test_systolic_is_scalesim();
+    test_bad_layers();
+    test_mcu_fit();
+    test_graph_on_examples();
+    return td_test_finish("estimate");
+}
