@@ -46,6 +46,11 @@ expect 1 "hw show rejects a bad file" "$T" hw show /tmp/td_hw_bad.$$.yaml
 expect_msg "td_hw_bad.$$.yaml:3: field 'rows'" "bad hw file names file, line, field" "$T" hw show /tmp/td_hw_bad.$$.yaml
 rm -f /tmp/td_hw_bad.$$.yaml
 expect 2 "hw without a verb" "$T" hw
+expect 2 "hw measure without -o" "$T" hw measure
+expect 0 "hw measure writes a cpu description" "$T" hw measure -o /tmp/td_cpu.$$.yaml
+expect_msg "template: cpu" "measured description is a cpu" cat /tmp/td_cpu.$$.yaml
+expect 0 "measured description loads" "$T" hw show /tmp/td_cpu.$$.yaml
+rm -f /tmp/td_cpu.$$.yaml
 # Forced-ISA mode: TANDEM_ISA lowers the kernels' instruction set.
 expect_msg "chosen:   scalar" "TANDEM_ISA=scalar is honoured" env TANDEM_ISA=scalar "$T" cpu
 if "$T" cpu | grep -q "best isa: avx"; then
