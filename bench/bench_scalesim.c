@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "bench.h"
+#include "cli/cli.h"
 #include "tandem/scalesim.h"
-
 
 void td_bench_scalesim_usage(void)
 {
@@ -94,34 +94,6 @@ static td_status estimate_all(const char *cfg_buf, size_t cfg_len, const char *t
     return TD_OK;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-        if (n == cap) {
-            char *nb = cap < ((size_t)64 << 20) ? realloc(b, cap * 2) : NULL;
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return b;
-}
-
 /* Runs SCALE-Sim; returns its simulation seconds (< 0 on failure) and fills its per-layer
  * total cycles from the JSON that tools/run_scalesim.py prints. */
 static double run_peer(const ss_opts *o, int gemm, uint64_t *cycles, size_t cap, size_t *n)
@@ -174,12 +146,13 @@ int td_bench_scalesim(int argc, char **argv)
         return 2;
     }
     size_t cfg_len, topo_len;
-    char *cfg_buf = slurp(o.cfg, &cfg_len), *topo_buf = slurp(o.topo, &topo_len);
-    if (!cfg_buf || !topo_buf) {
-        fprintf(stderr, "tandem bench scalesim: cannot read %s\n", cfg_buf ? o.topo : o.cfg);
+    char *cfg_buf = NULL, *topo_buf = NULL;
+    td_status rd = td_file_read(o.cfg, (size_t)64 << 20, &cfg_buf, &cfg_len);
+    if (!rd)
+        rd = td_file_read(o.topo, (size_t)64 << 20, &topo_buf, &topo_len);
+    if (rd) {
         free(cfg_buf);
-        free(topo_buf);
-        return 1;
+        return td_cli_fail(rd);
     }
     enum { CAP = 4096 };
     static uint64_t mine[CAP], theirs[CAP];

@@ -26,6 +26,11 @@ td_status td_elem_count(int64_t rows, int64_t cols, const char *what, size_t *ou
 td_status td_alloc(size_t bytes, void **out);
 void td_free(void *p);
 
+/* ---- files ---- */
+/* Reads a whole file into a malloc'ed buffer with a terminating NUL (not counted in *len).
+ * Files larger than max_bytes are refused (TD_CODE_BAD_DATA) naming the file. */
+td_status td_file_read(const char *path, size_t max_bytes, char **out, size_t *len);
+
 /* ---- instruction sets, best first is the highest value ---- */
 typedef enum td_isa {
     TD_ISA_SCALAR = 0, /* the portable reference kernels */

@@ -137,26 +137,6 @@ static td_status rebuild_text_graph(const char *dir, int seq, td_graph *calibrat
     return st;
 }
 
-static td_status read_text_file(const char *path, char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_new(TD_CODE_IO, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = len >= 0 && len < (1 << 24) ? malloc((size_t)len + 1) : NULL;
-    size_t got = buf ? fread(buf, 1, (size_t)len, f) : 0;
-    fclose(f);
-    if (!buf || got != (size_t)len) {
-        free(buf);
-        return td_error_new(TD_CODE_IO, "%s: cannot read", path);
-    }
-    buf[len] = 0;
-    *out = buf;
-    return TD_OK;
-}
-
 static td_status save(const td_model_args *a, td_graph *g, const td_compress_report *r,
                       const td_scheme *s, bool text)
 {
@@ -170,7 +150,8 @@ static td_status save(const td_model_args *a, td_graph *g, const td_compress_rep
     if (text) {
         char p[4096];
         snprintf(p, sizeof p, "%s/vocab.txt", a->pos[0]);
-        st = read_text_file(p, &vocab);
+        size_t vlen;
+        st = td_file_read(p, (size_t)1 << 24, &vocab, &vlen);
         vals[2] = vocab;
         n = 3;
     }

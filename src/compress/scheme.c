@@ -188,13 +188,10 @@ td_status td_scheme_parse(const char *json, size_t len, const char *name, td_sch
 
 td_status td_scheme_load(const char *path, td_scheme *out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_new(TD_CODE_IO, "%s: cannot open", path);
-    char buf[65537];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    if (n == sizeof buf)
-        return td_error_new(TD_CODE_INVALID_ARGUMENT, "%s: larger than 64 KB", path);
-    return td_scheme_parse(buf, n, path, out);
+    char *buf;
+    size_t n;
+    TD_TRY(td_file_read(path, 65536, &buf, &n));
+    td_status st = td_scheme_parse(buf, n, path, out);
+    free(buf);
+    return st;
 }

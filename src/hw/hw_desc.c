@@ -10,6 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "tandem/core.h"
 #include "tandem/hw.h"
 
 #define MAX_ACCELS 64
@@ -413,17 +414,10 @@ td_status td_hw_load_buffer(const char *buf, size_t len, const char *name, td_hw
 td_status td_hw_load(const char *path, td_hw_desc **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_new(TD_CODE_IO, "%s: cannot open", path);
-    char *buf = malloc(MAX_FILE + 1);
-    size_t n = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf)
-        return td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: out of memory", path);
-    td_status st = bad ? td_error_new(TD_CODE_IO, "%s: read error", path)
-                       : td_hw_load_buffer(buf, n, path, out);
+    char *buf;
+    size_t n;
+    TD_TRY(td_file_read(path, MAX_FILE, &buf, &n));
+    td_status st = td_hw_load_buffer(buf, n, path, out);
     free(buf);
     return st;
 }

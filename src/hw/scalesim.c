@@ -594,57 +594,11 @@ td_status td_scalesim_layer_estimate(const td_scalesim_config *cfg, const td_sca
 
 #define SS_FILE_CAP ((size_t)64 << 20)
 
-static td_status ss_read_file(const char *path, char **buf, size_t *len)
-{
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_new(TD_CODE_IO, "%s: cannot open", path);
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        if (n == cap) {
-            if (cap >= SS_FILE_CAP) {
-                free(b);
-                fclose(f);
-                return td_error_new(TD_CODE_INVALID_ARGUMENT, "%s: larger than %zu bytes", path,
-                                    SS_FILE_CAP);
-            }
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (!b) {
-        fclose(f);
-        return td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: out of memory reading it", path);
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(b);
-        return td_error_new(TD_CODE_IO, "%s: read error", path);
-    }
-    *buf = b;
-    *len = n;
-    return TD_OK;
-}
-
 td_status td_scalesim_load_config(const char *path, td_scalesim_config *cfg)
 {
     char *buf;
     size_t len;
-    TD_TRY(ss_read_file(path, &buf, &len));
+    TD_TRY(td_file_read(path, SS_FILE_CAP, &buf, &len));
     td_status st = td_scalesim_parse_config(buf, len, path, cfg);
     free(buf);
     return st;
@@ -655,7 +609,7 @@ td_status td_scalesim_load_topology(const char *path, td_scalesim_topo_kind kind
 {
     char *buf;
     size_t len;
-    TD_TRY(ss_read_file(path, &buf, &len));
+    TD_TRY(td_file_read(path, SS_FILE_CAP, &buf, &len));
     td_status st = td_scalesim_parse_topology(buf, len, path, kind, layers, n_layers);
     free(buf);
     return st;

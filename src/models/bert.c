@@ -24,46 +24,6 @@ typedef struct builder {
     int64_t batch, seq;
 } builder;
 
-static td_status read_file(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_new(TD_CODE_IO, "%s: cannot open", path);
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            if (cap > (1u << 24)) {
-                fclose(f);
-                free(buf);
-                return td_error_new(TD_CODE_BAD_DATA, "%s: larger than 16 MB", path);
-            }
-            char *p = realloc(buf, cap + 1);
-            if (!p) {
-                fclose(f);
-                free(buf);
-                return td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: out of memory", path);
-            }
-            buf = p;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return td_error_new(TD_CODE_IO, "%s: read error", path);
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return TD_OK;
-}
-
 static td_status json_int(const cJSON *root, const char *name, const char *key, int lo, int hi,
                           int def, int *out)
 {
@@ -490,7 +450,7 @@ static td_status open_folder(builder *b, const char *dir, char *wpath, size_t wl
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
     char *json = NULL;
     size_t len = 0;
-    TD_TRY(read_file(cpath, &json, &len));
+    TD_TRY(td_file_read(cpath, (size_t)1 << 24, &json, &len));
     td_status st = td_bert_config_parse(json, len, cpath, &b->cfg);
     free(json);
     TD_TRY(st);
