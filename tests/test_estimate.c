@@ -198,8 +198,65 @@ static void test_graph_on_examples(void)
     td_graph_free(g);
 }
 
+/* Mixture of experts: expert-major order loads each chosen expert once and never more than
+ * token-major; token-major with every expert resident loads each once too; alternating
+ * experts with one slot reload on every switch. */
+static void test_moe_traffic(void)
+{
+    int32_t alt[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    td_moe_traffic t;
+    TD_CHECK_OK(td_moe_weight_traffic(alt, 8, 1, 4, 1000, 1, false, &t));
+    CHECK(t.loads == 8 && t.bytes == 8000);
+    TD_CHECK_OK(td_moe_weight_traffic(alt, 8, 1, 4, 1000, 2, false, &t));
+    CHECK(t.loads == 2);
+    TD_CHECK_OK(td_moe_weight_traffic(alt, 8, 1, 4, 1000, 1, true, &t));
+    CHECK(t.loads == 2);
+    td_rng r = {9};
+    int32_t routes[256 * 2];
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < 256; i++) {
+            routes[2 * i] = (int32_t)(td_rng_next(&r) % 16);
+            routes[2 * i + 1] = (routes[2 * i] + 1 + (int32_t)(td_rng_next(&r) % 15)) % 16;
+        }
+        td_moe_traffic tm, em;
+        int slots = 1 + trial % 8;
+        TD_CHECK_OK(td_moe_weight_traffic(routes, 256, 2, 16, 1, slots, false, &tm));
+        TD_CHECK_OK(td_moe_weight_traffic(routes, 256, 2, 16, 1, slots, true, &em));
+        TD_CHECK(em.loads <= tm.loads && em.loads <= 16, "expert-major %lld > token-major %lld",
+                 (long long)em.loads, (long long)tm.loads);
+    }
+    int32_t bad[2] = {0, 7};
+    TD_CHECK_ERROR(td_moe_weight_traffic(bad, 1, 2, 4, 1, 1, false, &t), TD_CODE_INVALID_ARGUMENT,
+                   "expert 7 of 4");
+    TD_CHECK_ERROR(td_moe_weight_traffic(bad, 1, 5, 4, 1, 1, false, &t), TD_CODE_INVALID_ARGUMENT,
+                   "k = 5 exceeds");
+}
+
+/* Deformable convolution: a larger offset range needs more buffer rows, never fewer; once
+ * the buffer is too small the input is re-read per output row. */
+static void test_deform_buffer(void)
+{
+    td_deform_buffer b;
+    TD_CHECK_OK(td_deform_buffer_need(56, 56, 64, 8, 3, 1, 56, 0, 1e9, &b));
+    CHECK(b.rows_needed == 3 && b.fits && b.dram_bytes == 56.0 * 56 * 64);
+    int64_t prev = 0;
+    for (int range = 0; range <= 16; range += 4) {
+        TD_CHECK_OK(td_deform_buffer_need(56, 56, 64, 8, 3, 1, 56, range, 1e9, &b));
+        CHECK(b.rows_needed >= prev);
+        prev = b.rows_needed;
+    }
+    TD_CHECK_OK(td_deform_buffer_need(56, 56, 64, 8, 3, 1, 56, -1, 1e9, &b));
+    CHECK(b.rows_needed == 56); /* unlimited offsets: the whole input */
+    TD_CHECK_OK(td_deform_buffer_need(56, 56, 64, 8, 3, 1, 56, 8, 10000, &b));
+    CHECK(!b.fits && b.dram_bytes == 56.0 * b.bytes_needed);
+    TD_CHECK_ERROR(td_deform_buffer_need(0, 56, 64, 8, 3, 1, 56, 8, 1, &b),
+                   TD_CODE_INVALID_ARGUMENT, "positive");
+}
+
 int main(void)
 {
+    test_moe_traffic();
+    test_deform_buffer();
     test_more_pes();
     test_fewer_bits();
     test_sparsity();

@@ -62,6 +62,38 @@ td_status td_estimate_layer(const td_hw_accel *a, const td_layer_work *w, td_lay
 td_status td_estimate_graph(const td_graph *g, const td_hw_desc *d, td_estimate *out);
 void td_estimate_free(td_estimate *e);
 
+/* Weight traffic of a mixture-of-experts layer on an engine whose on-chip weight memory holds
+ * `resident` experts, replaced least-recently-used. `routes` gives, per token in arrival order,
+ * its k chosen experts (tokens x k, each in 0..experts-1). Token-major execution visits the
+ * tokens in order, loading an expert whenever it is not resident; expert-major execution
+ * groups the batch's tokens by expert, so each chosen expert is loaded at most once. Task
+ * switches of task-conditioned experts are the same computation with each task's expert set
+ * as the routes. */
+typedef struct td_moe_traffic {
+    int64_t loads; /* expert weight loads */
+    double bytes;  /* loads x expert_bytes */
+} td_moe_traffic;
+
+td_status td_moe_weight_traffic(const int32_t *routes, int64_t tokens, int k, int experts,
+                                double expert_bytes, int resident, bool expert_major,
+                                td_moe_traffic *out);
+
+/* On-chip input buffer of a (deformable) convolution computed row by row: a standard conv
+ * needs (kernel_h - 1) * dilation + 1 input rows; a deformable one whose offsets are limited
+ * to [-range, range] needs 2 * ceil(range) more (bilinear sampling reads one row past the
+ * offset); range < 0 means unlimited offsets, which need the whole input. When the buffer
+ * (buffer_bytes) is smaller, every output row re-reads its window from DRAM. */
+typedef struct td_deform_buffer {
+    int64_t rows_needed;
+    double bytes_needed;
+    bool fits;
+    double dram_bytes; /* input traffic for the layer: once if it fits, else per output row */
+} td_deform_buffer;
+
+td_status td_deform_buffer_need(int64_t in_h, int64_t in_w, int64_t in_c, int a_bits,
+                                int64_t kernel_h, int64_t dilation, int64_t out_h, double range,
+                                double buffer_bytes, td_deform_buffer *out);
+
 /* Area of an accelerator in mm^2 (PEs at its narrowest operand width + SRAM), from the tables
  * of its technology node. */
 double td_hw_area_mm2(const td_hw_accel *a);
