@@ -91,6 +91,8 @@ td_status td_attr_ints(const td_node *n, const char *name, int64_t *out, int cap
 /* The value of input i (NULL when omitted) / output i. */
 td_value *td_node_in(td_graph *g, const td_node *n, int i);
 td_value *td_node_out(td_graph *g, const td_node *n, int i);
+/* Bytes of a value at its dtype (0 while its shape is unknown or overflows). */
+int64_t td_value_bytes(const td_value *v);
 /* Sets an output's dtype and shape. */
 void td_value_set_shape(td_value *v, td_dtype dt, int ndim, const int64_t *shape);
 /* Normalizes an axis in [-ndim, ndim) (or [-ndim-1, ndim] when `insert`) to [0, ndim). */

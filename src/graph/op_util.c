@@ -77,6 +77,12 @@ td_value *td_node_out(td_graph *g, const td_node *n, int i)
     return &g->values[n->outputs[i]];
 }
 
+int64_t td_value_bytes(const td_value *v)
+{
+    int64_t n = td_shape_numel(v->ndim, v->shape);
+    return n < 0 ? 0 : n * (int64_t)td_dtype_size(v->dtype);
+}
+
 void td_value_set_shape(td_value *v, td_dtype dt, int ndim, const int64_t *shape)
 {
     v->dtype = dt;

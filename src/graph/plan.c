@@ -36,12 +36,6 @@ static int find_root(const planner *p, int v)
     return v;
 }
 
-static int64_t value_bytes(const td_value *v)
-{
-    int64_t n = td_shape_numel(v->ndim, v->shape);
-    return n < 0 ? 0 : n * (int64_t)td_dtype_size(v->dtype);
-}
-
 static void lifetimes(planner *p)
 {
     const td_graph *g = p->g;
@@ -54,7 +48,7 @@ static void lifetimes(planner *p)
         p->first[v] = val->kind == TD_VALUE_INPUT ? 0 : val->producer;
         /* Inputs stay intact for the whole run: callers may run again without setting them. */
         p->last[v] = (val->is_output || val->kind == TD_VALUE_INPUT) ? end : p->first[v];
-        p->size[v] = p->in_arena[v] ? value_bytes(val) : 0;
+        p->size[v] = p->in_arena[v] ? td_value_bytes(val) : 0;
     }
     for (int i = 0; i < g->n_nodes; i++)
         for (int k = 0; k < g->nodes[i].n_inputs; k++) {

@@ -334,12 +334,6 @@ static td_status infer_all(td_graph *g)
     return st;
 }
 
-static int64_t value_bytes(const td_value *v)
-{
-    int64_t n = td_shape_numel(v->ndim, v->shape);
-    return n < 0 ? 0 : n * (int64_t)td_dtype_size(v->dtype);
-}
-
 static void cost_node(const td_graph *g, td_node *n)
 {
     memset(&n->cost, 0, sizeof n->cost);
@@ -349,12 +343,12 @@ static void cost_node(const td_graph *g, td_node *n)
             continue;
         if (v->kind == TD_VALUE_CONST)
             n->cost.weight_bytes +=
-                (i == 1 && n->qweight) ? (int64_t)td_qmatrix_bytes(n->qweight) : value_bytes(v);
+                (i == 1 && n->qweight) ? (int64_t)td_qmatrix_bytes(n->qweight) : td_value_bytes(v);
         else
-            n->cost.in_bytes += value_bytes(v);
+            n->cost.in_bytes += td_value_bytes(v);
     }
     for (int o = 0; o < n->n_outputs; o++)
-        n->cost.out_bytes += value_bytes(&g->values[n->outputs[o]]);
+        n->cost.out_bytes += td_value_bytes(&g->values[n->outputs[o]]);
     if (n->def->cost)
         n->def->cost(g, n);
 }

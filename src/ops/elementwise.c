@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/data_internal.h"
 #include "ops/elementwise_internal.h"
 
 /* Chunk of a broadcast run handed to one thread: long enough to amortize the offset
@@ -78,18 +79,8 @@ static td_status identity_prepare(td_graph *g, td_node *n)
     return TD_OK;
 }
 
-static td_status identity_run(td_op_run *rc, const td_node *n, const td_view *in, td_view *out)
-{
-    (void)rc;
-    size_t bytes;
-    TD_TRY(td_view_bytes(&in[0], n->name, &bytes));
-    if (out[0].data != in[0].data && bytes)
-        memmove(out[0].data, in[0].data, bytes);
-    return TD_OK;
-}
-
-const td_op_def td_op_identity = {"Identity",       TD_OPC_DATA,  1,    1,   1, 1, TD_OPF_VIEW,
-                                  identity_prepare, identity_run, NULL, NULL};
+const td_op_def td_op_identity = {"Identity",       TD_OPC_DATA,      1,    1,   1, 1, TD_OPF_VIEW,
+                                  identity_prepare, td_data_view_run, NULL, NULL};
 
 /* ---- Where ---- */
 

@@ -262,32 +262,9 @@ td_status td_vocab_load(const char *path, td_vocab **out)
     if (!path || !out)
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "td_vocab_load: NULL argument");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_new(TD_CODE_IO, "%s: cannot open vocabulary", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    td_status st = TD_OK;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
-            char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (!nb) {
-                st = td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: out of memory", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = td_error_new(TD_CODE_IO, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(f);
+    char *buf;
+    size_t len;
+    td_status st = td_file_read(path, (size_t)1 << 28, &buf, &len);
     if (!st)
         st = td_vocab_load_buffer(buf, len, path, out);
     free(buf);
