@@ -30,10 +30,12 @@ typedef struct td_layer_work {
     int64_t macs;                 /* dense MACs (from the graph) */
     int64_t flops_other;          /* non-MAC arithmetic */
     int w_bits, a_bits;           /* weight and activation operand widths */
+    bool is_float;                /* floating-point MACs (f32 model, or f32 activations) */
     double w_density;             /* kept weight fraction (N:M n/m, group sparsity) */
     int64_t weight_bytes;         /* as stored, compressed size and indices included */
     int64_t in_bytes, out_bytes;  /* activations at their widths */
     int64_t kernel_h, in_w, in_c; /* Conv: for line buffers */
+    int64_t kernel_w, out_h, out_w, batch, stride_h, stride_w; /* Conv geometry (0: a GEMM) */
 } td_layer_work;
 
 td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out);
@@ -44,6 +46,7 @@ typedef struct td_layer_estimate {
     double utilization; /* MACs done / (PEs x compute cycles), 0..1 */
     double sram_bytes, dram_bytes;
     double energy_j, energy_compute_j, energy_sram_j, energy_dram_j;
+    double energy_rf_j; /* PE-local register files (Eyeriss scratchpads), part of energy_sram_j */
     bool fits; /* working set fits the on-chip memory (MCU: SRAM; FPGA: line buffers) */
 } td_layer_estimate;
 

@@ -24,6 +24,8 @@ const td_tech *td_tech_get(const char *name); /* "45nm" (default) or "65nm" */
  * `is_float`. */
 double td_mac_pj(const td_tech *t, int w_bits, int a_bits, bool is_float);
 double td_sram_pj_per_byte(const td_tech *t, double kb);
+/* PE-local register file (scratchpad) of `entries` words, pJ per byte accessed. */
+double td_regfile_pj_per_byte(const td_tech *t, double entries);
 double td_pe_area_um2(const td_tech *t, int w_bits, int a_bits, bool is_float);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "graph/op.h"
 #include "hw/energy.h"
+#include "hw/eyeriss.h"
 #include "tandem/estimate.h"
 #include "tandem/scalesim.h"
 
@@ -30,13 +31,14 @@ static void operand_widths(const td_node *n, td_layer_work *w)
     w->w_bits = 32;
     w->a_bits = 32;
     w->w_density = 1.0;
+    w->is_float = true;
     if (!n->qweight)
         return;
     const td_qspec *s = td_qmatrix_spec(n->qweight);
     w->w_bits = format_bits(s->format);
     w->a_bits = act_bits(n->act);
-    if (w->a_bits == 32 && w->w_bits < 32)
-        w->a_bits = 32; /* f32 activations with low-bit weights: weights widen to f32 */
+    /* f32 activations with low-bit weights: the weights widen to f32 and the MACs are float */
+    w->is_float = w->a_bits == 32;
     if (s->sparsity == TD_SPARSE_NM)
         w->w_density = (double)s->nm_n / (double)s->nm_m;
     else if (s->sparsity == TD_SPARSE_GROUP)
@@ -72,8 +74,18 @@ static void conv_dims(const td_graph *g, const td_node *n, td_layer_work *w)
     w->k = td_shape_numel(wt->ndim - 1, wt->shape + 1);
     w->m = td_shape_numel(out->ndim, out->shape) / (wt->shape[0] ? wt->shape[0] : 1);
     w->kernel_h = wt->ndim > 2 ? wt->shape[2] : 1;
+    w->kernel_w = wt->ndim > 3 ? wt->shape[3] : 1;
     w->in_w = x->ndim > 3 ? x->shape[3] : 1;
     w->in_c = cin;
+    w->batch = out->ndim > 0 ? out->shape[0] : 1;
+    w->out_h = out->ndim > 2 ? out->shape[2] : 1;
+    w->out_w = out->ndim > 3 ? out->shape[3] : 1;
+    int64_t s[2] = {1, 1};
+    int cnt = 0;
+    if (td_attr_ints(n, "strides", s, 2, &cnt) || cnt < 1)
+        s[0] = s[1] = 1;
+    w->stride_h = s[0];
+    w->stride_w = cnt > 1 ? s[1] : s[0];
 }
 
 td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out)
@@ -110,7 +122,9 @@ td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out)
 
 typedef struct raw {
     double cycles, macs_done, pes, sram_bytes, dram_bytes, vector_ops;
-    double sram_kb; /* size the SRAM traffic is charged at */
+    double sram_kb;    /* size the SRAM traffic is charged at */
+    double rf_pj;      /* PE register-file energy, for models that count it */
+    bool dram_counted; /* dram_bytes is the whole DRAM traffic, not extra re-reads */
     bool fits;
 } raw;
 
@@ -168,10 +182,22 @@ static void eyeriss(const td_hw_accel *a, const td_layer_work *w, raw *r)
     double util = (rows_used / a->rows) * fill((double)w->m, a->cols);
     r->pes = (double)a->rows * a->cols;
     r->cycles = (double)w->macs * w->w_density / (r->pes * (util > 0 ? util : 1));
-    /* global buffer: every input read once per filter row, weights and psums once */
-    r->sram_bytes = (double)w->in_bytes * w->a_bits / 32.0 * R + (double)w->weight_bytes +
-                    2.0 * (double)w->out_bytes;
+    /* accesses per level from the row-stationary mapping (hw/eyeriss.c), at operand widths;
+     * weight words as stored (indices included), partial sums at least 16 bits wide */
+    td_eyeriss_counts c;
+    td_eyeriss_counts_of(a, w, &c);
+    const td_tech *t = td_tech_get(a->technology);
+    double a_b = w->a_bits / 8.0, p_b = (w->a_bits > 16 ? w->a_bits : 16) / 8.0;
+    double w_elems = (double)w->n * (double)w->k * (double)(w->groups > 0 ? w->groups : 1);
+    double w_b = w->weight_bytes > 0 && w_elems > 0 ? (double)w->weight_bytes / w_elems : 1;
+    r->rf_pj = c.ifmap_spad * a_b * td_regfile_pj_per_byte(t, a->spad_ifmap) +
+               c.weight_spad * (w->w_bits / 8.0) * td_regfile_pj_per_byte(t, a->spad_filter) +
+               c.psum_spad * p_b * td_regfile_pj_per_byte(t, a->spad_psum);
+    r->sram_bytes = c.glb_in * a_b + c.glb_out * p_b;
     r->sram_kb = a->glb_kb;
+    r->dram_bytes = c.dram_w * w_b + (c.dram_in + c.dram_out) * a_b;
+    r->dram_counted = true;
+    r->fits = c.glb_fits;
 }
 
 static void nvdla(const td_hw_accel *a, const td_layer_work *w, raw *r)
@@ -197,7 +223,7 @@ static void shidiannao(const td_hw_accel *a, const td_layer_work *w, raw *r)
 
 static void fpga(const td_hw_accel *a, const td_layer_work *w, raw *r)
 {
-    bool is_float = w->w_bits >= 16 && w->a_bits >= 16;
+    bool is_float = w->is_float;
     /* low-bit packing doubles the MACs per DSP once weights reach 4 bits; an f32 MAC takes
      * about three DSP slices */
     double pack = (w->w_bits <= 4 && a->min_bits <= 4) ? 2.0 : 1.0;
@@ -294,10 +320,10 @@ td_status td_estimate_layer(const td_hw_accel *a, const td_layer_work *w, td_lay
         TD_TRY(compute_raw(a, w, &r));
     }
     /* DRAM: every operand crosses once (plus what the model added), on engines with DRAM */
-    if (a->tmpl != TD_HW_MCU)
+    if (a->tmpl != TD_HW_MCU && !r.dram_counted)
         r.dram_bytes += w->kind == TD_WORK_VECTOR ? 0 : footprint(w);
     const td_tech *t = td_tech_get(a->technology);
-    bool is_float = w->w_bits >= 16 && w->a_bits >= 16;
+    bool is_float = w->is_float;
     double f = a->clock_mhz * 1e6;
     double t_compute = r.cycles / f;
     double t_dram = a->dram_gbps > 0 ? r.dram_bytes / (a->dram_gbps * 1e9) : 0;
@@ -311,7 +337,8 @@ td_status td_estimate_layer(const td_hw_accel *a, const td_layer_work *w, td_lay
         ((double)w->macs * w->w_density * td_mac_pj(t, w->w_bits, w->a_bits, is_float) +
          r.vector_ops * t->acc_pj) *
         1e-12;
-    out->energy_sram_j = r.sram_bytes * td_sram_pj_per_byte(t, r.sram_kb) * 1e-12;
+    out->energy_rf_j = r.rf_pj * 1e-12;
+    out->energy_sram_j = r.sram_bytes * td_sram_pj_per_byte(t, r.sram_kb) * 1e-12 + out->energy_rf_j;
     out->energy_dram_j = r.dram_bytes * t->dram_pj_per_byte * 1e-12;
     out->energy_j = out->energy_compute_j + out->energy_sram_j + out->energy_dram_j;
     out->fits = r.fits;
