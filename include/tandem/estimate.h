@@ -47,7 +47,7 @@ typedef struct td_layer_estimate {
     double sram_bytes, dram_bytes;
     double energy_j, energy_compute_j, energy_sram_j, energy_dram_j;
     double energy_rf_j; /* PE-local register files (Eyeriss scratchpads), part of energy_sram_j */
-    bool fits; /* working set fits the on-chip memory (MCU: SRAM; FPGA: line buffers) */
+    bool fits;          /* working set fits the on-chip memory (MCU: SRAM; FPGA: line buffers) */
 } td_layer_estimate;
 
 typedef struct td_estimate {

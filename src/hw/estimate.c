@@ -338,7 +338,8 @@ td_status td_estimate_layer(const td_hw_accel *a, const td_layer_work *w, td_lay
          r.vector_ops * t->acc_pj) *
         1e-12;
     out->energy_rf_j = r.rf_pj * 1e-12;
-    out->energy_sram_j = r.sram_bytes * td_sram_pj_per_byte(t, r.sram_kb) * 1e-12 + out->energy_rf_j;
+    out->energy_sram_j =
+        r.sram_bytes * td_sram_pj_per_byte(t, r.sram_kb) * 1e-12 + out->energy_rf_j;
     out->energy_dram_j = r.dram_bytes * t->dram_pj_per_byte * 1e-12;
     out->energy_j = out->energy_compute_j + out->energy_sram_j + out->energy_dram_j;
     out->fits = r.fits;

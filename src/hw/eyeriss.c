@@ -13,7 +13,8 @@
  *   DRAM loop:          output-column tiles, then output-channel blocks, then channel chunks
  *
  * The DRAM tiling is chosen here, as the mapper would, to minimize DRAM traffic under the global
- * buffer capacity; the counts then follow in closed form. Counts are operand words. */
+ * buffer capacity (over output-column tiles of the array width times powers of two); the counts
+ * then follow in closed form. Counts are operand words. */
 #include <math.h>
 #include <string.h>
 
@@ -89,14 +90,16 @@ static void choose_dram_tiles(const td_hw_accel *a, const td_layer_work *w, cons
     double glb = a->glb_kb * 1024.0, best = -1;
     td_eyeriss_counts trial = *out, chosen = *out;
     int64_t step = max64(a->cols, 1);
-    /* output-column tiles: whole multiples of the array width, or all of Q */
-    for (int64_t q_cols = min64(step, g->q); q_cols <= g->q;
-         q_cols = q_cols == g->q ? g->q + 1 : min64(q_cols + step, g->q)) {
+    /* output-column tiles: the array width times a power of two, or all of Q (a log-size
+     * search keeps an estimate well under a microsecond) */
+    for (int64_t q_cols = min64(step, g->q);; q_cols = min64(q_cols * 2, g->q)) {
         double cost = dram_cost(g, q_cols, c_chunk, glb, a_bytes, p_bytes, w_bytes, false, &trial);
         if (cost >= 0 && (best < 0 || cost < best)) {
             best = cost;
             chosen = trial;
         }
+        if (q_cols == g->q)
+            break;
     }
     out->glb_fits = best >= 0;
     if (!out->glb_fits) /* nothing fits: the smallest tile, with the buffer overflowing */
