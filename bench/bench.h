@@ -20,6 +20,8 @@ int td_bench_sgemm(int argc, char **argv); /* argv[0] is "sgemm" */
 void td_bench_sgemm_usage(void);
 int td_bench_estimate(int argc, char **argv); /* argv[0] is "estimate" */
 void td_bench_estimate_usage(void);
+int td_bench_moo(int argc, char **argv); /* argv[0] is "moo" */
+void td_bench_moo_usage(void);
 int td_bench_scalesim(int argc, char **argv); /* argv[0] is "scalesim" */
 void td_bench_scalesim_usage(void);
 int td_bench_minilm(int argc, char **argv); /* argv[0] is "minilm" */

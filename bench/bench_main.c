@@ -23,6 +23,8 @@ static const bench_subject subjects[] = {
      td_bench_estimate_usage},
     {"scalesim", "closed-form SCALE-Sim model vs the scalesim package on one topology",
      td_bench_scalesim, td_bench_scalesim_usage},
+    {"moo", "NSGA-II on ZDT1/ZDT2/DTLZ2: hypervolume vs pymoo's fixtures, evaluations per second",
+     td_bench_moo, td_bench_moo_usage},
     {"minilm", "all-MiniLM-L6-v2 latency (f32 and presets) vs onnxruntime, embedding quality",
      td_bench_minilm, td_bench_minilm_usage},
 };

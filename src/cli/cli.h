@@ -45,6 +45,10 @@ int td_cmd_estimate(int argc, char **argv);
 void td_usage_estimate(void);
 int td_cmd_hw(int argc, char **argv);
 void td_usage_hw(void);
+int td_cmd_explore(int argc, char **argv);
+void td_usage_explore(void);
+int td_cmd_report(int argc, char **argv);
+void td_usage_report(void);
 int td_cmd_embed(int argc, char **argv);
 void td_usage_embed(void);
 

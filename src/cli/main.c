@@ -24,6 +24,10 @@ static const td_command commands[] = {
     {"estimate", "hardware cost estimates of a model; SCALE-Sim compatible with --scalesim",
      td_cmd_estimate, td_usage_estimate},
     {"hw", "list hardware templates and descriptions, or show one", td_cmd_hw, td_usage_hw},
+    {"explore", "search compression and hardware choices together for Pareto designs",
+     td_cmd_explore, td_usage_explore},
+    {"report", "an HTML report (front plots, Pareto designs) from an explore journal",
+     td_cmd_report, td_usage_report},
     {"embed", "sentence embeddings with a BERT model (all-MiniLM-L6-v2)", td_cmd_embed,
      td_usage_embed},
 };
