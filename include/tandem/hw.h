@@ -102,6 +102,15 @@ td_status td_hw_load(const char *path, td_hw_desc **out);
 td_status td_hw_load_buffer(const char *buf, size_t len, const char *name, td_hw_desc **out);
 void td_hw_free(td_hw_desc *d);
 
+/* Building an accelerator field by field (design spaces): a template with its defaults, then
+ * fields by name from text, validated as in files (errors name the field and the value). */
+td_status td_hw_accel_init(td_hw_accel *a, const char *tmpl);
+td_status td_hw_accel_set(td_hw_accel *a, const char *key, const char *value);
+/* Whether template t takes the field `key`, and whether it requires it. */
+bool td_hw_field_applies(td_hw_template t, const char *key, bool *required);
+/* The i-th description field's key (0, 1, ...; NULL past the last). */
+const char *td_hw_field_name(int i);
+
 /* One line describing an accelerator: template, clock, array, buffers or limits. */
 void td_hw_describe(const td_hw_accel *a, char *buf, size_t len);
 

@@ -120,72 +120,84 @@ static const field *find_field(const char *key)
     return NULL;
 }
 
-static td_status parse_number(const parse *p, const yaml_node_t *v, const field *f, double *out)
+/* Field values from text, shared by description files and design spaces: on failure `why` says
+ * what is wrong with the value. */
+static bool parse_number(const field *f, const char *s, double *out, char *why, size_t cap)
 {
-    const char *s = scalar(v);
     char *end = NULL;
     double x = s ? strtod(s, &end) : 0;
-    if (!s || end == s || *end || !isfinite(x))
-        return err_at(p, v, "field '%s': expected a number, got '%s'", f->key,
-                      s ? s : "(not a scalar)");
-    if (f->kind == F_INT && x != floor(x))
-        return err_at(p, v, "field '%s': expected an integer, got '%s'", f->key, s);
+    if (!s || end == s || *end || !isfinite(x)) {
+        snprintf(why, cap, "field '%s': expected a number, got '%s'", f->key,
+                 s ? s : "(not a scalar)");
+        return false;
+    }
+    if (f->kind == F_INT && x != floor(x)) {
+        snprintf(why, cap, "field '%s': expected an integer, got '%s'", f->key, s);
+        return false;
+    }
     if (x < f->lo || x > f->hi) {
-        char range[120];
-        snprintf(range, sizeof range, "%s (allowed %g to %g)", s, f->lo, f->hi);
-        return err_at(p, v, "field '%s': value %s is out of range", f->key, range);
+        snprintf(why, cap, "field '%s': value %s is out of range (allowed %g to %g)", f->key, s,
+                 f->lo, f->hi);
+        return false;
     }
     *out = x;
-    return TD_OK;
+    return true;
 }
 
-static td_status parse_word(const parse *p, const yaml_node_t *v, const field *f,
-                            const char *const *words, int n, int *out)
+static bool parse_word(const field *f, const char *s, const char *const *words, int n, int *out,
+                       char *why, size_t cap)
 {
-    const char *s = scalar(v);
     for (int i = 0; s && i < n; i++)
         if (strcmp(s, words[i]) == 0) {
             *out = i;
-            return TD_OK;
+            return true;
         }
-    return err_at(p, v, "field '%s': unknown value '%s'", f->key, s ? s : "(not a scalar)");
+    snprintf(why, cap, "field '%s': unknown value '%s'", f->key, s ? s : "(not a scalar)");
+    return false;
 }
 
-static td_status set_field(const parse *p, td_hw_accel *a, const field *f, const yaml_node_t *v)
+static bool set_field(td_hw_accel *a, const field *f, const char *s, char *why, size_t cap)
 {
     char *dst = (char *)a + f->offset;
     double x = 0;
     int w = 0;
     switch (f->kind) {
     case F_INT:
-        TD_TRY(parse_number(p, v, f, &x));
+        if (!parse_number(f, s, &x, why, cap))
+            return false;
         *(int *)dst = (int)x;
-        return TD_OK;
+        return true;
     case F_DOUBLE:
-        TD_TRY(parse_number(p, v, f, &x));
+        if (!parse_number(f, s, &x, why, cap))
+            return false;
         *(double *)dst = x;
-        return TD_OK;
+        return true;
     case F_BOOL: {
         static const char *const b[4] = {"false", "true", "no", "yes"};
-        TD_TRY(parse_word(p, v, f, b, 4, &w));
+        if (!parse_word(f, s, b, 4, &w, why, cap))
+            return false;
         *(bool *)dst = (w & 1) != 0;
-        return TD_OK;
+        return true;
     }
     case F_DATAFLOW:
-        TD_TRY(parse_word(p, v, f, dataflow_names, TD_DF_COUNT, &w));
-        if ((a->tmpl == TD_HW_EYERISS) != (w == TD_DF_RS))
-            return err_at(p, v, "field '%s': '%s' does not fit this template", f->key,
-                          dataflow_names[w]);
+        if (!parse_word(f, s, dataflow_names, TD_DF_COUNT, &w, why, cap))
+            return false;
+        if ((a->tmpl == TD_HW_EYERISS) != (w == TD_DF_RS)) {
+            snprintf(why, cap, "field '%s': '%s' does not fit this template", f->key,
+                     dataflow_names[w]);
+            return false;
+        }
         *(td_dataflow *)dst = (td_dataflow)w;
-        return TD_OK;
+        return true;
     case F_TECH: {
         static const char *const t[2] = {"45nm", "65nm"};
-        TD_TRY(parse_word(p, v, f, t, 2, &w));
+        if (!parse_word(f, s, t, 2, &w, why, cap))
+            return false;
         snprintf(dst, sizeof a->technology, "%s", t[w]);
-        return TD_OK;
+        return true;
     }
     }
-    return TD_OK;
+    return true;
 }
 
 /* Defaults for optional fields (Eyeriss v1 scratchpads, 8-bit MACs, 45 nm tables). */
@@ -212,8 +224,10 @@ static td_status find_template(parse *p, yaml_node_t *map, td_hw_accel *a)
         if (k && strcmp(k, "template") == 0) {
             static const field tf = {"template", F_INT, 0, 0, 0, 0, 0};
             int w = 0;
-            TD_TRY(
-                parse_word(p, node(p, kv->value), &tf, template_names, TD_HW_TEMPLATE_COUNT, &w));
+            char why[200];
+            if (!parse_word(&tf, scalar(node(p, kv->value)), template_names, TD_HW_TEMPLATE_COUNT,
+                            &w, why, sizeof why))
+                return err_at(p, node(p, kv->value), "%s%s", why, "");
             a->tmpl = (td_hw_template)w;
             return TD_OK;
         }
@@ -269,7 +283,9 @@ static td_status parse_accel(parse *p, yaml_node_t *map, td_hw_accel *a)
         if (seen[f - fields])
             return err_at(p, kn, "field '%s' given twice%s", k, "");
         seen[f - fields] = true;
-        TD_TRY(set_field(p, a, f, vn));
+        char why[200];
+        if (!set_field(a, f, scalar(vn), why, sizeof why))
+            return err_at(p, vn, "%s%s", why, "");
     }
     return check_required(p, map, a, seen);
 }
@@ -429,6 +445,46 @@ void td_hw_free(td_hw_desc *d)
     free(d->accels);
     free(d->assign);
     free(d);
+}
+
+td_status td_hw_accel_init(td_hw_accel *a, const char *tmpl)
+{
+    memset(a, 0, sizeof *a);
+    for (int t = 0; t < TD_HW_TEMPLATE_COUNT; t++)
+        if (tmpl && strcmp(tmpl, template_names[t]) == 0) {
+            a->tmpl = (td_hw_template)t;
+            defaults(a);
+            return TD_OK;
+        }
+    return td_error_new(TD_CODE_INVALID_ARGUMENT, "unknown hardware template '%s'",
+                        tmpl ? tmpl : "(none)");
+}
+
+td_status td_hw_accel_set(td_hw_accel *a, const char *key, const char *value)
+{
+    const field *f = find_field(key);
+    if (!f)
+        return td_error_new(TD_CODE_INVALID_ARGUMENT, "unknown field '%s'", key);
+    if (!(f->used & (1u << a->tmpl)))
+        return td_error_new(TD_CODE_INVALID_ARGUMENT, "field '%s' does not apply to template %s",
+                            key, template_names[a->tmpl]);
+    char why[200];
+    if (!set_field(a, f, value, why, sizeof why))
+        return td_error_new(TD_CODE_INVALID_ARGUMENT, "%s", why);
+    return TD_OK;
+}
+
+bool td_hw_field_applies(td_hw_template t, const char *key, bool *required)
+{
+    const field *f = find_field(key);
+    if (required)
+        *required = f && (f->required & (1u << t));
+    return f && (f->used & (1u << t));
+}
+
+const char *td_hw_field_name(int i)
+{
+    return i >= 0 && i < (int)N_FIELDS ? fields[i].key : NULL;
 }
 
 int td_hw_accel_for(const td_hw_desc *d, const char *layer_name)
