@@ -136,7 +136,7 @@ static bool parse_number(const field *f, const char *s, double *out, char *why, 
         return false;
     }
     if (x < f->lo || x > f->hi) {
-        snprintf(why, cap, "field '%s': value %s is out of range (allowed %g to %g)", f->key, s,
+        snprintf(why, cap, "field '%s': value %s (allowed %g to %g) is out of range", f->key, s,
                  f->lo, f->hi);
         return false;
     }
