@@ -11,9 +11,7 @@
 
 double td_bench_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return td_seconds();
 }
 
 static int cmp_double(const void *a, const void *b)

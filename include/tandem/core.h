@@ -31,6 +31,9 @@ void td_free(void *p);
  * Files larger than max_bytes are refused (TD_CODE_BAD_DATA) naming the file. */
 td_status td_file_read(const char *path, size_t max_bytes, char **out, size_t *len);
 
+/* Seconds on a monotonic clock (for durations). */
+double td_seconds(void);
+
 /* ---- instruction sets, best first is the highest value ---- */
 typedef enum td_isa {
     TD_ISA_SCALAR = 0, /* the portable reference kernels */

@@ -21,31 +21,6 @@ typedef struct td_model_args {
  * "batch seq threads input"), plus positionals. Prints the error and returns 0 on bad use. */
 int td_cli_model_args(int argc, char **argv, const char *allowed, td_model_args *a);
 
-/* A labelled (or unlabelled) set of samples: x normalized to f32. */
-typedef struct td_dataset {
-    float *x;
-    int64_t n;
-    int sample_ndim;
-    int64_t sample_shape[TD_MAX_DIMS];
-    int64_t sample_numel;
-    int64_t *y; /* NULL when the file has no labels */
-} td_dataset;
-
-/* Reads "x" (U8 pixels with "scale"/"offset" in __metadata__, or F32) and optional "y"
- * (I64/I32) from a safetensors file. */
-td_status td_dataset_load(const char *path, td_dataset *d);
-void td_dataset_free(td_dataset *d);
-
-typedef struct td_eval_result {
-    int64_t correct, total;
-    double seconds;
-} td_eval_result;
-
-/* Classifier accuracy over the first n samples of d, `batch` per run (the graph is prepared
- * for that batch; the last partial batch is zero-padded and its padding ignored). */
-td_status td_eval_batches(td_session *s, td_graph *g, const td_dataset *d, int64_t n, int batch,
-                          td_eval_result *r);
-
 /* For BERT graphs (inputs input_ids and attention_mask): tokenized, padded sentences. */
 typedef struct td_text_batch {
     int64_t *ids;

@@ -1,5 +1,7 @@
-/* Whole-file reads for the small text formats (configs, schemes, descriptions, vocabularies). */
+/* Whole-file reads for the small text formats (configs, schemes, descriptions, vocabularies),
+ * and the monotonic clock durations are measured with. */
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "tandem/core.h"
@@ -46,4 +48,11 @@ td_status td_file_read(const char *path, size_t max_bytes, char **out, size_t *l
     *out = buf;
     *len = n;
     return TD_OK;
+}
+
+double td_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
