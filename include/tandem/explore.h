@@ -168,6 +168,14 @@ td_status td_explore_run(const td_space *s, td_explorer *e, const td_explore_opt
                          td_explore_result *out);
 void td_explore_result_free(td_explore_result *r);
 
+/* Evaluation outside this process (batch schedulers): ask replays the journal (creating it if
+ * absent) and returns the designs the search needs next (malloc'ed n x n_knobs; n = 0 when the
+ * search is complete, which writes the journal's end line); tell appends results of asked
+ * designs, in the asked order, and says whether the search is complete. */
+td_status td_explore_ask(const td_space *s, const td_explore_options *o, int **x, int *n);
+td_status td_explore_tell(const td_space *s, td_explorer *e, const td_explore_options *o, int n,
+                          const int *x, const td_design_eval *ev, bool *complete);
+
 /* Hypervolume of the feasible non-dominated designs among n evaluations, objectives
  * normalized to the box between the ideal point and `ref` (per objective, in metric units). */
 td_status td_explore_hypervolume(const td_space *s, int n, const td_design_eval *ev,

@@ -35,6 +35,13 @@ typedef struct run {
     int64_t feasible;
     int last_tenth;
     double t0;
+    enum { MODE_RUN, MODE_ASK, MODE_TELL } mode;
+    bool stop;    /* ask: the next designs are known; tell: the results are used up */
+    int *pending; /* ask: the designs to evaluate */
+    int n_pending;
+    const int *given_x; /* tell: results evaluated elsewhere, in asked order */
+    const td_design_eval *given;
+    int n_given, used_given;
 } run;
 
 static const char *algo_name(td_moo_algo a)
@@ -444,14 +451,39 @@ static td_status answer(run *r, int k, const int *xi, td_design_eval *out)
         from_journal++;
     }
     int todo = k - from_journal;
-    if (todo > 0) {
-        const int *xt = xi + from_journal * r->nk;
-        td_design_eval *ot = out + from_journal;
-        TD_TRY(r->o->eval ? r->o->eval(r->o->eval_user, todo, xt, ot)
-                          : td_explorer_eval(r->e, todo, xt, ot));
-        for (int i = 0; i < todo; i++)
-            TD_TRY(write_eval(r, r->n + from_journal + i, xt + i * r->nk, ot + i));
+    if (todo == 0)
+        return TD_OK;
+    const int *xt = xi + from_journal * r->nk;
+    td_design_eval *ot = out + from_journal;
+    if (r->mode == MODE_ASK) { /* hand the designs out instead of evaluating them */
+        r->pending = malloc(sizeof(int) * (size_t)(todo * r->nk));
+        if (!r->pending)
+            return td_error_new(TD_CODE_OUT_OF_MEMORY, "explore: out of memory");
+        memcpy(r->pending, xt, sizeof(int) * (size_t)(todo * r->nk));
+        r->n_pending = todo;
+        r->stop = true;
+        return TD_OK;
     }
+    if (r->mode == MODE_TELL) { /* take the results evaluated elsewhere, in order */
+        int left = r->n_given - r->used_given, take = left < todo ? left : todo;
+        for (int i = 0; i < take; i++) {
+            if (memcmp(r->given_x + (r->used_given + i) * r->nk, xt + i * r->nk,
+                       sizeof(int) * (size_t)r->nk))
+                return td_error_new(TD_CODE_INVALID_ARGUMENT,
+                                    "%s: result for design %lld does not match the design the "
+                                    "search asked for (results of another ask?)",
+                                    r->o->journal, (long long)(r->n + from_journal + i));
+            ot[i] = r->given[r->used_given + i];
+            TD_TRY(write_eval(r, r->n + from_journal + i, xt + i * r->nk, ot + i));
+        }
+        r->used_given += take;
+        r->stop = take < todo; /* the batch is not complete yet: the optimizer waits */
+        return TD_OK;
+    }
+    TD_TRY(r->o->eval ? r->o->eval(r->o->eval_user, todo, xt, ot)
+                      : td_explorer_eval(r->e, todo, xt, ot));
+    for (int i = 0; i < todo; i++)
+        TD_TRY(write_eval(r, r->n + from_journal + i, xt + i * r->nk, ot + i));
     return TD_OK;
 }
 
@@ -473,6 +505,8 @@ static td_status search(run *r, td_moo *m, td_explore_result *res)
         for (int i = 0; i < k * r->nk; i++)
             xi[i] = (int)lround(xd[i]);
         st = answer(r, k, xi, ev);
+        if (r->stop)
+            break;
         for (int i = 0; !st && i < k; i++) {
             st = remember(r, xi + i * r->nk, &ev[i]);
             for (int j = 0; j < s->n_obj; j++) {
@@ -578,11 +612,9 @@ static td_status finish(run *r, td_explore_result *res)
     return write_line(r, o);
 }
 
-td_status td_explore_run(const td_space *s, td_explorer *e, const td_explore_options *o,
-                         td_explore_result *out)
+static td_status drive(run *r, td_explore_result *out)
 {
-    memset(out, 0, sizeof *out);
-    run r = {.s = s, .e = e, .o = o, .nk = s->n_knobs, .t0 = td_seconds()};
+    const td_space *s = r->s;
     double lo[TD_SPACE_MAX_KNOBS], hi[TD_SPACE_MAX_KNOBS];
     bool integer[TD_SPACE_MAX_KNOBS];
     for (int k = 0; k < s->n_knobs; k++) {
@@ -592,23 +624,89 @@ td_status td_explore_run(const td_space *s, td_explorer *e, const td_explore_opt
     }
     td_moo_space box = {s->n_knobs, s->n_obj, 1, lo, hi, integer};
     td_moo *m = NULL;
-    td_status st = open_journal(&r);
+    td_status st = open_journal(r);
     if (!st)
-        st = td_moo_new(&box, &o->search, &m);
+        st = td_moo_new(&box, &r->o->search, &m);
     if (!st)
-        st = search(&r, m, out);
-    if (!st)
-        st = finish(&r, out);
+        st = search(r, m, out);
+    if (!st && !r->stop)
+        st = finish(r, out);
     td_moo_free(m);
-    if (r.jf && fclose(r.jf) != 0 && !st)
-        st = td_error_new(TD_CODE_IO, "%s: cannot close the journal", o->journal);
-    free(r.x);
-    free(r.ev);
-    free(r.jx);
-    free(r.jev);
+    if (r->jf && fclose(r->jf) != 0 && !st)
+        st = td_error_new(TD_CODE_IO, "%s: cannot close the journal", r->o->journal);
+    free(r->x);
+    free(r->ev);
+    free(r->jx);
+    free(r->jev);
     if (st)
         td_explore_result_free(out);
     return st;
+}
+
+td_status td_explore_run(const td_space *s, td_explorer *e, const td_explore_options *o,
+                         td_explore_result *out)
+{
+    memset(out, 0, sizeof *out);
+    run r = {.s = s, .e = e, .o = o, .nk = s->n_knobs, .t0 = td_seconds()};
+    return drive(&r, out);
+}
+
+/* ask and tell open the journal whether or not it exists yet: they continue it. */
+static td_explore_options continuing(const td_explore_options *o)
+{
+    td_explore_options c = *o;
+    FILE *f = fopen(o->journal ? o->journal : "", "rb");
+    c.resume = f && fgetc(f) != EOF;
+    if (f)
+        fclose(f);
+    c.progress = false;
+    return c;
+}
+
+td_status td_explore_ask(const td_space *s, const td_explore_options *o, int **x, int *n)
+{
+    *x = NULL;
+    *n = 0;
+    td_explore_options c = continuing(o);
+    td_explore_result res;
+    memset(&res, 0, sizeof res);
+    run r = {.s = s, .o = &c, .nk = s->n_knobs, .t0 = td_seconds(), .mode = MODE_ASK};
+    TD_TRY(drive(&r, &res));
+    td_explore_result_free(&res);
+    *x = r.pending;
+    *n = r.n_pending;
+    return TD_OK;
+}
+
+td_status td_explore_tell(const td_space *s, td_explorer *e, const td_explore_options *o, int n,
+                          const int *x, const td_design_eval *ev, bool *complete)
+{
+    td_explore_options c = continuing(o);
+    if (!c.resume)
+        return td_error_new(TD_CODE_INVALID_ARGUMENT,
+                            "%s: no journal to tell results to (ask "
+                            "first)",
+                            o->journal ? o->journal : "(none)");
+    td_explore_result res;
+    memset(&res, 0, sizeof res);
+    run r = {.s = s,
+             .e = e,
+             .o = &c,
+             .nk = s->n_knobs,
+             .t0 = td_seconds(),
+             .mode = MODE_TELL,
+             .given_x = x,
+             .given = ev,
+             .n_given = n};
+    TD_TRY(drive(&r, &res));
+    td_explore_result_free(&res);
+    *complete = !r.stop;
+    if (r.used_given < n)
+        return td_error_new(TD_CODE_INVALID_ARGUMENT,
+                            "%s: %d of the %d results were not asked for by the search (told "
+                            "twice, or from a later ask?); the first %d were recorded",
+                            o->journal, n - r.used_given, n, r.used_given);
+    return TD_OK;
 }
 
 void td_explore_result_free(td_explore_result *r)
