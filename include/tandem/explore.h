@@ -181,6 +181,11 @@ td_status td_explore_tell(const td_space *s, td_explorer *e, const td_explore_op
 td_status td_explore_hypervolume(const td_space *s, int n, const td_design_eval *ev,
                                  const double *ref, double *out);
 
+/* Adds a number to a cJSON object (passed as void * to keep cJSON out of this header) with
+ * 17 significant digits, so that it reads back bit-identical: cJSON's own printing may round
+ * to 15 digits, and a resumed search must see exactly what the original one saw. */
+void td_json_add_exact(void *cjson_object, const char *name, double v);
+
 /* tandem report: one self-contained HTML file (inline SVG and CSS, no scripts or network)
  * from a journal: the front in each pair of objectives with the spec's limits drawn, the table
  * of Pareto designs with their per-layer choices, each compared with the uncompressed baseline

@@ -146,7 +146,7 @@ static cJSON *metrics_object(const double *m)
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < TD_METRIC_COUNT; i++)
         if (isfinite(m[i]))
-            cJSON_AddNumberToObject(o, td_metric_name((td_metric)i), m[i]);
+            td_json_add_exact(o, td_metric_name((td_metric)i), m[i]);
     return o;
 }
 
@@ -225,7 +225,7 @@ static td_status eval_line(void *user, const cJSON *o, const char *file, long li
     cJSON_AddItemToObject(r, "metrics", metrics_object(d.metrics));
     cJSON_AddItemToObject(r, "baseline", metrics_object(d.baseline));
     cJSON_AddBoolToObject(r, "feasible", d.feasible);
-    cJSON_AddNumberToObject(r, "violation", d.violation);
+    td_json_add_exact(r, "violation", d.violation);
     cJSON_AddNumberToObject(r, "line", (double)(line - 1));
     return append_line(&c->text, &c->len, r);
 }

@@ -56,6 +56,13 @@ static const char *accuracy_name(const td_space *s)
 
 /* ---- journal lines ---- */
 
+void td_json_add_exact(void *cjson_object, const char *name, double v)
+{
+    char text[40];
+    snprintf(text, sizeof text, "%.17g", v);
+    cJSON_AddRawToObject(cjson_object, name, text);
+}
+
 static td_status write_line(run *r, cJSON *o)
 {
     char *text = cJSON_PrintUnformatted(o);
@@ -77,7 +84,7 @@ static cJSON *metrics_json(const double *m)
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; o && i < TD_METRIC_COUNT; i++)
         if (isfinite(m[i]))
-            cJSON_AddNumberToObject(o, td_metric_name((td_metric)i), m[i]);
+            td_json_add_exact(o, td_metric_name((td_metric)i), m[i]);
     return o;
 }
 
@@ -154,7 +161,7 @@ static td_status write_eval(run *r, int64_t n, const int *x, const td_design_eva
     cJSON_AddItemToObject(o, "metrics", metrics_json(d->metrics));
     cJSON_AddItemToObject(o, "baseline", metrics_json(d->baseline));
     cJSON_AddBoolToObject(o, "feasible", d->feasible);
-    cJSON_AddNumberToObject(o, "violation", d->violation);
+    td_json_add_exact(o, "violation", d->violation);
     td_layer_choice lc[256];
     int nl = td_explorer_layers(r->e, x, lc, 256);
     cJSON *layers = cJSON_AddArrayToObject(o, "layers");
