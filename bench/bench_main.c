@@ -25,6 +25,8 @@ static const bench_subject subjects[] = {
      td_bench_scalesim, td_bench_scalesim_usage},
     {"moo", "NSGA-II on ZDT1/ZDT2/DTLZ2: hypervolume vs pymoo's fixtures, evaluations per second",
      td_bench_moo, td_bench_moo_usage},
+    {"explore", "co-design search: NSGA-II vs random hypervolume, hardware-only evaluations/s",
+     td_bench_explore, td_bench_explore_usage},
     {"minilm", "all-MiniLM-L6-v2 latency (f32 and presets) vs onnxruntime, embedding quality",
      td_bench_minilm, td_bench_minilm_usage},
 };
