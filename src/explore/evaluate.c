@@ -350,10 +350,13 @@ static td_status fill_entry(td_explorer *e, int t, const int *x, entry *en)
 static td_status lookup(td_explorer *e, int t, const int *x, int *out)
 {
     char key[1024];
-    if (x)
+    if (x) {
         scheme_key(e->s, t, x, key, sizeof key);
-    else
-        snprintf(key, sizeof key, "%d|baseline", t);
+    } else { /* the key a design with every group at f32 has: one measurement serves both */
+        size_t used = (size_t)snprintf(key, sizeof key, "%d", t);
+        for (int gi = 0; gi < e->s->tasks[t].n_groups && used < sizeof key; gi++)
+            used += (size_t)snprintf(key + used, sizeof key - used, "|f32/f32");
+    }
     int k = table_find(e, key);
     if (k >= 0) {
         e->hits++;
@@ -451,8 +454,6 @@ static td_status task_cost(const td_explorer *e, int t, const entry *en, const t
     const td_graph *g = e->tasks[t].g_est;
     for (int n = 0; n < g->n_nodes; n++) {
         const td_layer_work *w = &en->works[n];
-        if (w->kind == TD_WORK_VECTOR && w->flops_other == 0 && w->macs == 0)
-            continue;
         int a = accel_of(e->s, t, e->tasks[t].node_group[n], x);
         td_layer_estimate le;
         TD_TRY(td_estimate_layer(&accels[a], w, &le));
