@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev \
 libopenblas-dev libdnnl-dev libcjson-dev libyaml-dev libcmocka-dev git \
-protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata python3 python3-pip"
+protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata python3 python3-pip \
+libopenmpi-dev openmpi-bin chromium"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

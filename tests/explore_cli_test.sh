@@ -60,7 +60,7 @@ check "ask/eval/tell front = direct front" test "$(endline "$W/direct.jsonl")" =
 
 # MPI: rank 0 searches, two workers evaluate
 if command -v mpirun > /dev/null && "$T" version > /dev/null; then
-    mpirun --allow-run-as-root --oversubscribe -n 3 "$T" explore "$SPACE" --journal "$W/mpi.jsonl" \
+    ASAN_OPTIONS=detect_leaks=0 mpirun -x ASAN_OPTIONS --allow-run-as-root --oversubscribe -n 3 "$T" explore "$SPACE" --journal "$W/mpi.jsonl" \
         --report none --quiet > "$W/mpi.out" 2>&1
     if grep -q "MPI worker ranks" "$W/mpi.out"; then
         check "mpirun -n 3 = one process" test "$(evals "$W/direct.jsonl")" = "$(evals "$W/mpi.jsonl")"
