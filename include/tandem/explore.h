@@ -159,6 +159,8 @@ typedef struct td_explore_result {
     int *front_x;   /* n_front x n_knobs choices */
     td_design_eval *front_eval;
     int64_t closest[5]; /* no feasible design: the 5 with the smallest violation */
+    int closest_x[5 * TD_SPACE_MAX_KNOBS];
+    td_design_eval closest_eval[5];
     int n_closest;
 } td_explore_result;
 

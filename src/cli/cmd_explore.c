@@ -223,9 +223,11 @@ static void print_result(const td_space *s, const td_explore_result *r, const xo
     if (r->n_front == 0) {
         printf("no design meets ");
         print_limits(s);
-        printf("closest designs (smallest relative limit excess):\n");
-        for (int i = 0; i < r->n_closest; i++)
-            printf("  journal #%lld\n", (long long)r->closest[i]);
+        printf("closest designs (smallest relative excess over the limits):\n");
+        for (int i = 0; i < r->n_closest; i++) {
+            printf("  violation %.4g:", r->closest_eval[i].violation);
+            print_design(s, r->closest_x + i * nk, &r->closest_eval[i], (long long)r->closest[i]);
+        }
     } else {
         printf("hypervolume %.4f; %d Pareto designs meeting ", r->hypervolume, r->n_front);
         print_limits(s);

@@ -598,6 +598,11 @@ static td_status finish(run *r, td_explore_result *res)
         if (pos < 5)
             res->closest[pos] = k;
     }
+    for (int i = 0; i < res->n_closest; i++) {
+        memcpy(res->closest_x + i * r->nk, r->x + res->closest[i] * r->nk,
+               sizeof(int) * (size_t)r->nk);
+        res->closest_eval[i] = r->ev[res->closest[i]];
+    }
     free(fv);
     free(viol);
     free(idx);
