@@ -87,6 +87,8 @@ static void test_bad_spaces(void)
          "int3x]}]\n",
          hw, spec, "s.yaml:4: model.g.weights: 'int3x' is not a weight format"},
         {head, hw, "spec: {objectives: [{minimize: speed}]}\n", "s.yaml:6: unknown metric 'speed'"},
+        {head, hw, "spec: {limits: {speed: {max: 1}}, objectives: [{minimize: latency_ms}]}\n",
+         "s.yaml:6: unknown metric 'speed'"},
         {head, hw,
          "spec:\n  limits: {latency_ms: {min: 2, max: 1}}\n  objectives: [{minimize: "
          "latency_ms}]\n",

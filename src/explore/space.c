@@ -584,7 +584,8 @@ static td_status parse_limits(const parse *p, yaml_node_t *m)
     td_space *s = p->s;
     kv kvs[TD_METRIC_COUNT];
     int n;
-    TD_TRY(pairs(p, m, "limits", metric_names, kvs, TD_METRIC_COUNT, &n));
+    /* keys are checked as metric names below (metric_names has no NULL terminator) */
+    TD_TRY(pairs(p, m, "limits", NULL, kvs, TD_METRIC_COUNT, &n));
     for (int i = 0; i < n; i++) {
         td_metric met = TD_METRIC_ACCURACY;
         TD_TRY(metric_of(p, kvs[i].k, kvs[i].key, &met));
