@@ -22,6 +22,12 @@ int td_bench_estimate(int argc, char **argv); /* argv[0] is "estimate" */
 void td_bench_estimate_usage(void);
 int td_bench_moo(int argc, char **argv); /* argv[0] is "moo" */
 int td_bench_explore(int argc, char **argv);
+int td_bench_deform(int argc, char **argv);
+void td_bench_deform_usage(void);
+int td_bench_attention(int argc, char **argv);
+void td_bench_attention_usage(void);
+int td_bench_moe(int argc, char **argv);
+void td_bench_moe_usage(void);
 void td_bench_explore_usage(void);
 void td_bench_moo_usage(void);
 int td_bench_scalesim(int argc, char **argv); /* argv[0] is "scalesim" */

@@ -27,6 +27,12 @@ static const bench_subject subjects[] = {
      td_bench_moo, td_bench_moo_usage},
     {"explore", "co-design search: NSGA-II vs random hypervolume, hardware-only evaluations/s",
      td_bench_explore, td_bench_explore_usage},
+    {"deform", "deformable convolution variants vs torchvision's deform_conv2d (and our conv)",
+     td_bench_deform, td_bench_deform_usage},
+    {"attention", "tiled attention: dense f32 vs torch, block-sparse low-precision vs dense",
+     td_bench_attention, td_bench_attention_usage},
+    {"moe", "mixture of experts: expert-major vs token-major execution, expert cache", td_bench_moe,
+     td_bench_moe_usage},
     {"minilm", "all-MiniLM-L6-v2 latency (f32 and presets) vs onnxruntime, embedding quality",
      td_bench_minilm, td_bench_minilm_usage},
 };

@@ -7,9 +7,10 @@ extern const td_op_def *const td_ops_nn[];          /* src/ops/nn.c: Conv, Gemm,
 extern const td_op_def *const td_ops_elementwise[]; /* src/ops/elementwise.c */
 extern const td_op_def *const td_ops_data[];        /* src/ops/data.c: shapes and movement */
 extern const td_op_def *const td_ops_norm[];        /* src/ops/norm.c: norms, softmax, reduce */
+extern const td_op_def *const td_ops_codesign[];    /* src/ops/codesign.c: deform, attention, MoE */
 
 static const td_op_def *const *const families[] = {td_ops_nn, td_ops_elementwise, td_ops_data,
-                                                   td_ops_norm};
+                                                   td_ops_norm, td_ops_codesign};
 
 /* Filled on first use would be global mutable state; the table is small enough to search. */
 const td_op_def *td_op_find(const char *op_type)
