@@ -31,6 +31,10 @@ void td_free(void *p);
  * Files larger than max_bytes are refused (TD_CODE_BAD_DATA) naming the file. */
 td_status td_file_read(const char *path, size_t max_bytes, char **out, size_t *len);
 
+/* Writes `len` bytes to `path` through a temporary file beside it (mode 0644, fsynced) and a
+ * rename, so that readers never see a half-written file; on error nothing is left behind. */
+td_status td_file_write_atomic(const char *path, const void *data, size_t len);
+
 /* Seconds on a monotonic clock (for durations). */
 double td_seconds(void);
 

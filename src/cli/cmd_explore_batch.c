@@ -58,23 +58,6 @@ static bool parse_bopts(int argc, char **argv, bopts *o)
     return true;
 }
 
-/* Writes text to path through a temporary file and a rename. */
-static td_status write_atomic(const char *path, const char *text)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return td_error_new(TD_CODE_IO, "%s: cannot create", tmp);
-    bool ok = fputs(text, f) >= 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return td_error_new(TD_CODE_IO, "%s: cannot write", path);
-    }
-    return TD_OK;
-}
-
 /* Appends a cJSON line to a growing text buffer (owned by *buf). */
 static td_status append_line(char **buf, size_t *len, cJSON *o)
 {
@@ -182,7 +165,7 @@ static int do_ask(const bopts *o, td_space *s)
         st = append_line(&text, &len, line);
     }
     if (!st)
-        st = write_atomic(o->out, text ? text : "");
+        st = td_file_write_atomic(o->out, text ? text : "", len);
     free(text);
     free(x);
     if (st)
@@ -245,7 +228,7 @@ static int do_eval(const bopts *o, td_space *s)
         st = td_error_new(TD_CODE_INVALID_ARGUMENT, "%s: no line %ld to evaluate", o->files[0],
                           o->index);
     if (!st)
-        st = write_atomic(o->out, c.text);
+        st = td_file_write_atomic(o->out, c.text, c.len);
     free(c.text);
     td_explorer_free(c.e);
     return st ? td_cli_fail(st) : TD_EXIT_OK;

@@ -703,54 +703,6 @@ td_status td_report_render(const td_report_view *v, td_sbuf *out)
 
 /* ---- writing ---- */
 
-static td_status write_all(int fd, const char *tmp, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return td_error_new(TD_CODE_IO, "%s: write failed: %s", tmp,
-                                w < 0 ? strerror(errno) : "no progress");
-        data += w;
-        len -= (size_t)w;
-    }
-    /* the data must be on disk before the rename shows it under the final name */
-    if (fsync(fd) != 0)
-        return td_error_new(TD_CODE_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    return TD_OK;
-}
-
-static td_status write_atomic(const char *path, const char *data, size_t len)
-{
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 12);
-    if (!tmp)
-        return td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        td_status err = td_error_new(TD_CODE_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return err;
-    }
-    /* mkstemp makes 0600 files; a report is for reading by others too */
-    td_status st = fchmod(fd, 0644) == 0
-                       ? TD_OK
-                       : td_error_new(TD_CODE_IO, "%s: chmod failed: %s", tmp, strerror(errno));
-    if (!st)
-        st = write_all(fd, tmp, data, len);
-    if (close(fd) != 0 && !st)
-        st = td_error_new(TD_CODE_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0)
-        st = td_error_new(TD_CODE_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (st)
-        unlink(tmp);
-    free(tmp);
-    return st;
-}
-
 static td_status check_paths(const char *journal, const char *html)
 {
     if (!journal || !journal[0])
@@ -780,7 +732,7 @@ td_status td_report_write_summary(const char *journal_path, const char *html_pat
     td_sbuf page = {0};
     st = td_report_render(&v, &page);
     if (!st)
-        st = write_atomic(html_path, page.data, page.len);
+        st = td_file_write_atomic(html_path, page.data, page.len);
     if (!st && sum)
         *sum = (td_report_summary){j->n_evals, v.n_feasible, v.n_front, j->has_end};
     td_sb_free(&page);

@@ -13,10 +13,9 @@
 #include <yaml.h>
 
 #include "explore/space_internal.h"
+#include "hw/yaml_doc.h"
 #include "tandem/core.h"
 #include "tandem/kernels.h"
-
-#define MAX_FILE (1u << 20)
 
 static const char *const metric_names[TD_METRIC_COUNT] = {"accuracy", "latency_ms", "energy_uj",
                                                           "area_mm2", "peak_mem_kb"};
@@ -792,21 +791,8 @@ td_status td_space_load_buffer(const char *buf, size_t len, const char *name, co
 {
     *out = NULL;
     const char *file = name ? name : "design space";
-    if (len > MAX_FILE)
-        return td_error_new(TD_CODE_BAD_DATA, "%s: larger than 1 MB", file);
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser))
-        return td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: cannot start the YAML parser", file);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
     parse p = {.file = file, .base = base_dir};
-    if (!yaml_parser_load(&parser, &p.doc)) {
-        td_status st = td_error_new(TD_CODE_BAD_DATA, "%s:%lu: YAML: %s", file,
-                                    (unsigned long)parser.problem_mark.line + 1,
-                                    parser.problem ? parser.problem : "malformed");
-        yaml_parser_delete(&parser);
-        return st;
-    }
-    yaml_parser_delete(&parser);
+    TD_TRY(td_yaml_load(buf, len, file, &p.doc));
     p.s = calloc(1, sizeof *p.s);
     td_status st = TD_OK;
     if (!p.s)
@@ -831,7 +817,7 @@ td_status td_space_load(const char *path, td_space **out)
     *out = NULL;
     char *buf;
     size_t n;
-    TD_TRY(td_file_read(path, MAX_FILE, &buf, &n));
+    TD_TRY(td_file_read(path, TD_YAML_MAX_FILE, &buf, &n));
     /* model and data paths are relative to the directory the command runs in, as the bundled
      * spaces are written for the repository root; absolute paths work anywhere */
     td_status st = td_space_load_buffer(buf, n, path, NULL, out);

@@ -10,12 +10,12 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "hw/yaml_doc.h"
 #include "tandem/core.h"
 #include "tandem/hw.h"
 
 #define MAX_ACCELS 64
 #define MAX_ASSIGN 256
-#define MAX_FILE (1u << 20)
 
 enum {
     SYS = 1 << TD_HW_SYSTOLIC,
@@ -396,25 +396,29 @@ static td_status parse_root(parse *p, yaml_node_t *root)
     return TD_OK;
 }
 
-td_status td_hw_load_buffer(const char *buf, size_t len, const char *name, td_hw_desc **out)
+td_status td_yaml_load(const char *buf, size_t len, const char *file, yaml_document_t *doc)
 {
-    *out = NULL;
-    const char *file = name ? name : "hardware description";
-    if (len > MAX_FILE)
+    if (len > TD_YAML_MAX_FILE)
         return td_error_new(TD_CODE_BAD_DATA, "%s: larger than 1 MB", file);
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: cannot start the YAML parser", file);
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-    parse p = {.file = file};
-    if (!yaml_parser_load(&parser, &p.doc)) {
-        td_status st = td_error_new(TD_CODE_BAD_DATA, "%s:%lu: YAML: %s", file,
-                                    (unsigned long)parser.problem_mark.line + 1,
-                                    parser.problem ? parser.problem : "malformed");
-        yaml_parser_delete(&parser);
-        return st;
-    }
+    td_status st = TD_OK;
+    if (!yaml_parser_load(&parser, doc))
+        st = td_error_new(TD_CODE_BAD_DATA, "%s:%lu: YAML: %s", file,
+                          (unsigned long)parser.problem_mark.line + 1,
+                          parser.problem ? parser.problem : "malformed");
     yaml_parser_delete(&parser);
+    return st;
+}
+
+td_status td_hw_load_buffer(const char *buf, size_t len, const char *name, td_hw_desc **out)
+{
+    *out = NULL;
+    const char *file = name ? name : "hardware description";
+    parse p = {.file = file};
+    TD_TRY(td_yaml_load(buf, len, file, &p.doc));
     p.d = calloc(1, sizeof *p.d);
     td_status st = p.d ? parse_root(&p, yaml_document_get_root_node(&p.doc))
                        : td_error_new(TD_CODE_OUT_OF_MEMORY, "%s: out of memory", file);
@@ -432,7 +436,7 @@ td_status td_hw_load(const char *path, td_hw_desc **out)
     *out = NULL;
     char *buf;
     size_t n;
-    TD_TRY(td_file_read(path, MAX_FILE, &buf, &n));
+    TD_TRY(td_file_read(path, TD_YAML_MAX_FILE, &buf, &n));
     td_status st = td_hw_load_buffer(buf, n, path, out);
     free(buf);
     return st;
