@@ -53,12 +53,19 @@ int td_cmd_bench(int argc, char **argv)
         fprintf(stderr, "tandem bench: missing subject (try 'tandem bench kernels')\n");
         return TD_EXIT_USAGE;
     }
+    for (int i = 0; i < NSUBJECTS; i++) {
+        if (strcmp(argv[1], subjects[i].name))
+            continue;
+        for (int a = 2; a < argc; a++)
+            if (td_cli_is_help(argv[a])) {
+                subjects[i].usage();
+                return TD_EXIT_OK;
+            }
+        return subjects[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "tandem bench: unknown subject '%s' (expected:", argv[1]);
     for (int i = 0; i < NSUBJECTS; i++)
-        if (!strcmp(argv[1], subjects[i].name))
-            return subjects[i].run(argc - 1, argv + 1);
-    fprintf(stderr,
-            "tandem bench: unknown subject '%s' (expected: kernels, cnn, sgemm, estimate, "
-            "scalesim, minilm)\n",
-            argv[1]);
+        fprintf(stderr, " %s", subjects[i].name);
+    fprintf(stderr, ")\n");
     return TD_EXIT_USAGE;
 }

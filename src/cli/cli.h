@@ -11,6 +11,9 @@ typedef struct td_command {
     const char *summary;
     int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
     void (*usage)(void);
+    /* Commands with subjects (bench X, explore ask, ...) take --help after the subject
+     * themselves, to show the subject's own usage. */
+    bool has_subjects;
 } td_command;
 
 /* Prints "tandem: <message>" for a failed status, frees it and returns TD_EXIT_FAIL

@@ -8,28 +8,28 @@ static int cmd_help(int argc, char **argv);
 static void usage_help(void);
 
 static const td_command commands[] = {
-    {"help", "show this help, or a command's help", cmd_help, usage_help},
-    {"version", "print the version and build", td_cmd_version, td_usage_version},
-    {"cpu", "show CPU model, features and the kernel ISA chosen", td_cmd_cpu, td_usage_cpu},
+    {"help", "show this help, or a command's help", cmd_help, usage_help, false},
+    {"version", "print the version and build", td_cmd_version, td_usage_version, false},
+    {"cpu", "show CPU model, features and the kernel ISA chosen", td_cmd_cpu, td_usage_cpu, false},
     {"formats", "list number formats, their sizes and measured error", td_cmd_formats,
-     td_usage_formats},
+     td_usage_formats, false},
     {"bench", "benchmark kernels against the machine's limits and peers", td_cmd_bench,
-     td_usage_bench},
+     td_usage_bench, true},
     {"info", "list a model's layers, formats, params, MACs, bytes and memory plan",
-     td_cmd_model_info, td_usage_model_info},
-    {"run", "run a model on the tensors of a file", td_cmd_run, td_usage_run},
-    {"eval", "accuracy of a classifier on a labelled data file", td_cmd_eval, td_usage_eval},
+     td_cmd_model_info, td_usage_model_info, false},
+    {"run", "run a model on the tensors of a file", td_cmd_run, td_usage_run, false},
+    {"eval", "accuracy of a classifier on a labelled data file", td_cmd_eval, td_usage_eval, false},
     {"compress", "compress a model with calibration (presets or a scheme file)", td_cmd_compress,
-     td_usage_compress},
+     td_usage_compress, false},
     {"estimate", "hardware cost estimates of a model; SCALE-Sim compatible with --scalesim",
-     td_cmd_estimate, td_usage_estimate},
-    {"hw", "list hardware templates and descriptions, or show one", td_cmd_hw, td_usage_hw},
+     td_cmd_estimate, td_usage_estimate, false},
+    {"hw", "list hardware templates and descriptions, or show one", td_cmd_hw, td_usage_hw, false},
     {"explore", "search compression and hardware choices together for Pareto designs",
-     td_cmd_explore, td_usage_explore},
+     td_cmd_explore, td_usage_explore, false},
     {"report", "an HTML report (front plots, Pareto designs) from an explore journal",
-     td_cmd_report, td_usage_report},
+     td_cmd_report, td_usage_report, false},
     {"embed", "sentence embeddings with a BERT model (all-MiniLM-L6-v2)", td_cmd_embed,
-     td_usage_embed},
+     td_usage_embed, false},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandem: unknown command '%s' (see 'tandem help')\n", argv[1]);
         return TD_EXIT_USAGE;
     }
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < (c->has_subjects ? 3 : argc) && i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;
         if (td_cli_is_help(argv[i])) {
