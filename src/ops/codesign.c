@@ -5,4 +5,10 @@
 
 #include "graph/op.h"
 
-const td_op_def *const td_ops_codesign[] = {NULL};
+extern const td_op_def td_op_rotary_embedding; /* codesign_rope.c */
+extern const td_op_def td_op_tandem_moe;       /* codesign_moe.c */
+extern const td_op_def td_op_deform_conv;      /* codesign_deform.c */
+extern const td_op_def td_op_attention;        /* codesign_attention.c */
+
+const td_op_def *const td_ops_codesign[] = {&td_op_deform_conv, &td_op_tandem_moe,
+                                            &td_op_rotary_embedding, &td_op_attention, NULL};
