@@ -198,6 +198,91 @@ static void test_eyeriss_buffer(void)
     CHECK(!e.fits);
 }
 
+/* TandemMoE: the experts' format comes from the node's attributes, and only the routed experts
+ * cross DRAM: with one token and k = 2 of 8 experts, two experts load (plus the router); with
+ * many tokens nearly all of them. */
+static td_graph *moe_graph(int64_t tokens)
+{
+    const int64_t d = 16, f = 32, E = 8;
+    static float router[16 * 8], up[8 * 32 * 16], down[8 * 16 * 32];
+    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
+        up[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+        down[i] = (float)((i * 17) % 13) / 13.0f - 0.5f;
+    }
+    for (size_t i = 0; i < sizeof router / sizeof router[0]; i++)
+        router[i] = (float)((i * 7) % 5) / 5.0f - 0.4f;
+    td_graph *g = NULL;
+    TD_CHECK_OK(td_graph_new("moe", &g));
+    TD_CHECK_OK(td_graph_add_input(g, "x", TD_DT_F32, 2, (int64_t[]){tokens, d}, NULL));
+    TD_CHECK_OK(
+        td_graph_add_const(g, "router", TD_DT_F32, 2, (int64_t[]){d, E}, router, false, NULL));
+    TD_CHECK_OK(td_graph_add_const(g, "w_up", TD_DT_F32, 3, (int64_t[]){E, f, d}, up, false, NULL));
+    TD_CHECK_OK(
+        td_graph_add_const(g, "w_down", TD_DT_F32, 3, (int64_t[]){E, d, f}, down, false, NULL));
+    const char *in[4] = {"x", "router", "w_up", "w_down"};
+    const char *out[1] = {"y"};
+    int idx;
+    TD_CHECK_OK(td_graph_add_node(g, "moe0", "TandemMoE", 4, in, 1, out, &idx));
+    TD_CHECK_OK(td_node_set_int(&g->nodes[idx], "k", 2));
+    TD_CHECK_OK(td_node_set_string(&g->nodes[idx], "weight_format", "int8"));
+    TD_CHECK_OK(td_node_set_string(&g->nodes[idx], "act", "a8"));
+    TD_CHECK_OK(td_graph_mark_output(g, "y"));
+    TD_CHECK_OK(td_graph_prepare(g));
+    return g;
+}
+
+static void test_moe_layer(void)
+{
+    td_graph *one = moe_graph(1), *many = moe_graph(256);
+    td_layer_work w1, wm;
+    TD_CHECK_OK(td_layer_work_of(one, 0, &w1));
+    TD_CHECK_OK(td_layer_work_of(many, 0, &wm));
+    CHECK(w1.w_bits == 8 && w1.a_bits == 8 && !w1.is_float);
+    double router = 16 * 8 * 4.0, expert = ((double)w1.weight_bytes - router) / 8;
+    TD_CHECK(fabs(w1.weight_traffic_bytes - (router + 2 * expert)) < 1e-6 * w1.weight_bytes,
+             "one token: %g weight bytes moved, expected router + 2 experts = %g",
+             w1.weight_traffic_bytes, router + 2 * expert);
+    TD_CHECK(wm.weight_traffic_bytes > router + 7.99 * expert &&
+                 wm.weight_traffic_bytes <= (double)wm.weight_bytes + 1e-6,
+             "256 tokens: %g of %lld weight bytes moved", wm.weight_traffic_bytes,
+             (long long)wm.weight_bytes);
+    td_hw_accel a = accel(TD_HW_NVDLA, 16, 16);
+    td_layer_estimate e1;
+    TD_CHECK_OK(td_estimate_layer(&a, &w1, &e1));
+    CHECK(e1.dram_bytes < (double)w1.weight_bytes); /* six experts never load */
+    td_graph_free(one);
+    td_graph_free(many);
+}
+
+/* DeformConv on an FPGA: unbounded offsets need the whole input in BRAM; when it does not fit,
+ * every output row re-reads its window. */
+static void test_deform_layer(void)
+{
+    td_graph *g = NULL;
+    td_model_opts mo = {0, 0};
+    TD_CHECK_OK(td_model_open(TD_FIXTURE_DIR "/deform/deform_conv.onnx", &mo, &g));
+    if (!g)
+        return;
+    TD_CHECK_OK(td_graph_prepare(g));
+    int node = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i].op_type, "DeformConv") == 0)
+            node = i;
+    CHECK(node >= 0);
+    td_layer_work w;
+    TD_CHECK_OK(td_layer_work_of(g, node, &w));
+    CHECK(w.deformable && w.kind == TD_WORK_CONV && w.in_h > 0);
+    td_hw_accel big = accel(TD_HW_FPGA, 16, 16), small = big;
+    small.bram_kb = 0.01;
+    td_layer_estimate eb, es;
+    TD_CHECK_OK(td_estimate_layer(&big, &w, &eb));
+    TD_CHECK_OK(td_estimate_layer(&small, &w, &es));
+    CHECK(eb.fits && !es.fits);
+    TD_CHECK(es.dram_bytes > eb.dram_bytes, "overflowing BRAM: %g DRAM bytes vs %g", es.dram_bytes,
+             eb.dram_bytes);
+    td_graph_free(g);
+}
+
 static void test_bad_layers(void)
 {
     td_hw_accel a = accel(TD_HW_SYSTOLIC, 8, 8);
@@ -322,6 +407,8 @@ int main(void)
     test_systolic_is_scalesim();
     test_eyeriss_timeloop();
     test_eyeriss_buffer();
+    test_moe_layer();
+    test_deform_layer();
     test_bad_layers();
     test_mcu_fit();
     test_graph_on_examples();

@@ -36,6 +36,14 @@ typedef struct td_layer_work {
     int64_t in_bytes, out_bytes;  /* activations at their widths */
     int64_t kernel_h, in_w, in_c; /* Conv: for line buffers */
     int64_t kernel_w, out_h, out_w, batch, stride_h, stride_w; /* Conv geometry (0: a GEMM) */
+    int64_t in_h, dilation_h;
+    /* DeformConv: its input window is not the kernel's rows but the offsets' reach (< 0:
+     * unlimited, the whole input; ONNX DeformConv has no bound) */
+    bool deformable;
+    double offset_range;
+    /* Weight bytes that cross DRAM per run when not all of weight_bytes does (mixture of
+     * experts: only the routed experts load); 0 means weight_bytes. */
+    double weight_traffic_bytes;
 } td_layer_work;
 
 td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out);

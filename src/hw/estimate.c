@@ -77,6 +77,14 @@ static void conv_dims(const td_graph *g, const td_node *n, td_layer_work *w)
     w->kernel_w = wt->ndim > 3 ? wt->shape[3] : 1;
     w->in_w = x->ndim > 3 ? x->shape[3] : 1;
     w->in_c = cin;
+    w->in_h = x->ndim > 2 ? x->shape[2] : 1;
+    int64_t d[2] = {1, 1};
+    int nd = 0;
+    if (td_attr_ints(n, "dilations", d, 2, &nd) || nd < 1)
+        d[0] = 1;
+    w->dilation_h = d[0];
+    w->deformable = strcmp(n->def->name, "DeformConv") == 0;
+    w->offset_range = -1;
     w->batch = out->ndim > 0 ? out->shape[0] : 1;
     w->out_h = out->ndim > 2 ? out->shape[2] : 1;
     w->out_w = out->ndim > 3 ? out->shape[3] : 1;
@@ -86,6 +94,37 @@ static void conv_dims(const td_graph *g, const td_node *n, td_layer_work *w)
         s[0] = s[1] = 1;
     w->stride_h = s[0];
     w->stride_w = cnt > 1 ? s[1] : s[0];
+}
+
+/* TandemMoE: the experts' format and activations are attributes (the node compresses its
+ * experts itself); with tokens routed uniformly to k of E experts, expert-major execution
+ * loads E (1 - (1 - k/E)^T) distinct experts per run of T tokens (the expected count). */
+static void moe_work(const td_graph *g, const td_node *n, td_layer_work *w)
+{
+    const td_attr *f = td_node_attr(n, "weight_format");
+    const td_attr *a = td_node_attr(n, "act");
+    td_qspec q;
+    if (f && f->s && strcmp(f->s, "f32") && td_qspec_parse(f->s, &q) == TD_OK) {
+        w->w_bits = td_format_get(q.format)->code_bits;
+        w->is_float = false;
+        if (q.sparsity == TD_SPARSE_NM)
+            w->w_density = (double)q.nm_n / (double)q.nm_m;
+    }
+    td_act_type act = TD_ACT_F32;
+    if (a && a->s && td_act_parse(a->s, &act) == TD_OK && act != TD_ACT_F32)
+        w->a_bits = act_bits(act);
+    w->is_float = w->a_bits == 32;
+    int64_t k = 1;
+    td_status st = td_attr_int(n, "k", 1, &k);
+    td_status_free(st);
+    const td_value *up = n->n_inputs > 2 && n->inputs[2] >= 0 ? &g->values[n->inputs[2]] : NULL;
+    double experts = up && up->ndim == 3 ? (double)up->shape[0] : 1;
+    double tokens = (double)(w->m > 0 ? w->m : 1);
+    double loads = experts * (1.0 - pow(1.0 - (double)k / experts, tokens));
+    const td_value *router = &g->values[n->inputs[1]];
+    double router_bytes = (double)td_shape_numel(router->ndim, router->shape) * 4.0;
+    double expert_bytes = ((double)w->weight_bytes - router_bytes) / experts;
+    w->weight_traffic_bytes = router_bytes + loads * (expert_bytes > 0 ? expert_bytes : 0);
 }
 
 td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out)
@@ -112,6 +151,8 @@ td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out)
     } else if ((c == TD_OPC_GEMM || c == TD_OPC_MATMUL) && out->macs > 0) {
         out->kind = const_w ? TD_WORK_GEMM : TD_WORK_MATMUL;
         gemm_dims(g, n, out);
+        if (strcmp(n->def->name, "TandemMoE") == 0)
+            moe_work(g, n, out);
     } else {
         out->kind = TD_WORK_VECTOR;
     }
@@ -128,9 +169,14 @@ typedef struct raw {
     bool fits;
 } raw;
 
+static double weight_traffic(const td_layer_work *w)
+{
+    return w->weight_traffic_bytes > 0 ? w->weight_traffic_bytes : (double)w->weight_bytes;
+}
+
 static double footprint(const td_layer_work *w)
 {
-    return (double)w->weight_bytes + (double)w->in_bytes * w->a_bits / 32.0 + (double)w->out_bytes;
+    return weight_traffic(w) + (double)w->in_bytes * w->a_bits / 32.0 + (double)w->out_bytes;
 }
 
 static td_scalesim_dataflow to_scalesim(td_dataflow d)
@@ -232,8 +278,22 @@ static void fpga(const td_hw_accel *a, const td_layer_work *w, raw *r)
     r->cycles = (double)w->macs * w->w_density / per_cycle;
     double line = (double)w->kernel_h * (double)w->in_w * (double)w->in_c * w->a_bits / 8.0;
     r->fits = line <= a->bram_kb * 1024.0;
-    if (!r->fits) /* inputs re-read from DRAM once per kernel row */
+    if (w->deformable && w->in_h > 0 && w->out_h > 0) {
+        /* the offsets' reach sets the rows to hold (operator_traffic.c) */
+        td_deform_buffer b;
+        td_status st = td_deform_buffer_need(w->in_h, w->in_w, w->in_c, w->a_bits, w->kernel_h,
+                                             w->dilation_h > 0 ? w->dilation_h : 1, w->out_h,
+                                             w->offset_range, a->bram_kb * 1024.0, &b);
+        if (!st) {
+            r->fits = b.fits;
+            double once = (double)w->in_h * (double)w->in_w * (double)w->in_c * w->a_bits / 8.0;
+            double batch = (double)(w->batch > 0 ? w->batch : 1);
+            r->dram_bytes += b.dram_bytes > once ? (b.dram_bytes - once) * batch : 0;
+        }
+        td_status_free(st);
+    } else if (!r->fits) { /* inputs re-read from DRAM once per kernel row */
         r->dram_bytes += (double)w->in_bytes * w->a_bits / 32.0 * (double)(w->kernel_h - 1);
+    }
     r->sram_bytes = footprint(w) + (double)w->in_bytes * w->a_bits / 32.0 * w->kernel_h;
     r->sram_kb = a->bram_kb / 8;
 }

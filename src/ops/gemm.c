@@ -372,7 +372,7 @@ td_status td_node_weight_matrix(const td_graph *g, const td_node *n, float **w, 
                              "weight '%s' is not a constant f32 tensor", v->name);
     const char *op = n->def ? n->def->name : n->op_type;
     bool transpose;
-    if (strcmp(op, "Conv") == 0) {
+    if (strcmp(op, "Conv") == 0 || strcmp(op, "DeformConv") == 0) { /* same weight layout */
         if (v->ndim < 3)
             return td_node_error(n, TD_CODE_INVALID_ARGUMENT, "weight '%s' has rank %d", v->name,
                                  v->ndim);
@@ -390,7 +390,7 @@ td_status td_node_weight_matrix(const td_graph *g, const td_node *n, float **w, 
         *rows = tb ? v->shape[0] : v->shape[1];
         *cols = tb ? v->shape[1] : v->shape[0];
     } else {
-        return td_node_error(n, TD_CODE_INVALID_ARGUMENT, "not a Conv, Gemm or MatMul");
+        return td_node_error(n, TD_CODE_INVALID_ARGUMENT, "not a Conv, DeformConv, Gemm or MatMul");
     }
     size_t count, bytes;
     TD_TRY(td_elem_count(*rows, *cols, n->name, &count));
