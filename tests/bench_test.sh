@@ -91,4 +91,14 @@ expect_code 2 "--full with --quick" "$T" bench kernels --full --quick
 expect_code 0 "bench kernels --help" "$T" bench kernels --help
 expect_in "\-\-quick" "$dir/out" "help lists --quick"
 
+# The co-design operator benches on tiny shapes: they run and print their ratios.
+expect_code 0 "bench deform --quick --no-peer" "$T" bench deform --quick --no-peer --reps 1
+expect_in "dense" "$dir/out" "deform bench compares with our dense conv"
+expect_code 0 "bench moe --quick" "$T" bench moe --quick --runs 1
+expect_in "expert" "$dir/out" "moe bench reports expert-major vs token-major"
+expect_code 0 "bench moo --seeds 1" "$T" bench moo --seeds 1
+expect_in "zdt1" "$dir/out" "moo bench compares with pymoo on ZDT1"
+expect_code 2 "bench deform bad option" "$T" bench deform --frobnicate
+expect_code 2 "bench moe bad option" "$T" bench moe --frobnicate
+
 exit $fail
