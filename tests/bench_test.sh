@@ -96,8 +96,12 @@ expect_code 0 "bench deform --quick --no-peer" "$T" bench deform --quick --no-pe
 expect_in "dense" "$dir/out" "deform bench compares with our dense conv"
 expect_code 0 "bench moe --quick" "$T" bench moe --quick --runs 1
 expect_in "expert" "$dir/out" "moe bench reports expert-major vs token-major"
-expect_code 0 "bench moo --seeds 1" "$T" bench moo --seeds 1
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+expect_code 0 "bench moo --seeds 1" "$T" bench moo --seeds 1 --fixtures "$SRC/tests/fixtures/pymoo"
 expect_in "zdt1" "$dir/out" "moo bench compares with pymoo on ZDT1"
+expect_code 0 "bench attention --quick --no-peer" "$T" bench attention --quick --no-peer
+expect_in "dense" "$dir/out" "attention bench reports the dense path"
+expect_code 2 "bench attention bad option" "$T" bench attention --frobnicate
 expect_code 2 "bench deform bad option" "$T" bench deform --frobnicate
 expect_code 2 "bench moe bad option" "$T" bench moe --frobnicate
 

@@ -3,6 +3,8 @@
  * (tools/gen_attention_fixtures.py), the block-sparse predictor on inputs whose answer is known,
  * the schedule hook, the graph operator, bad input, and an accuracy table of precision x
  * density. */
+#include <inttypes.h>
+
 #include "td_test.h"
 
 #include "graph/op.h"
@@ -717,8 +719,10 @@ static int fixture_next(char **p, fixture *f)
         if (!strcmp(key, "case"))
             sscanf(rest, "%63s", f->name);
         else if (!strcmp(key, "dims"))
-            sscanf(rest, "%ld %ld %ld %ld %ld %ld %ld", &dm[0], &dm[1], &dm[2], &dm[3], &dm[4],
-                   &dm[5], &dm[6]);
+            sscanf(rest,
+                   "%" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64
+                   " %" SCNd64,
+                   &dm[0], &dm[1], &dm[2], &dm[3], &dm[4], &dm[5], &dm[6]);
         else if (!strcmp(key, "causal"))
             f->causal = atoi(rest);
         else if (!strcmp(key, "scale"))
@@ -977,6 +981,7 @@ static void test_op_behaviour(void)
         {"is_causal", 0, 2, NULL, TD_CODE_INVALID_ARGUMENT, "is_causal"},
         {"q_num_heads", 0, 3, NULL, TD_CODE_INVALID_ARGUMENT, "contradict"},
         {"softmax_precision", 0, 11, NULL, TD_CODE_UNSUPPORTED, "softmax_precision"},
+        {"left_window_size", 0, 3, NULL, TD_CODE_UNSUPPORTED, "left_window_size"},
         {"tandem_qk", 2, 0, "int4", TD_CODE_INVALID_ARGUMENT, "tandem_qk"},
         {"tandem_density", 1, 1.5, NULL, TD_CODE_INVALID_ARGUMENT, "tandem_density"},
     };

@@ -16,7 +16,12 @@ optimizations off, and by onnx's reference evaluator as a second opinion (they m
 3-D inputs, grouped heads, boolean and float masks, the scale attribute, causal with
 q_len != kv_len.
 
-File format, one record per line:
+    python3 tools/gen_attention_fixtures.py onnx-node DIR     # ONNX's own Attention cases
+
+onnx-node writes the onnx package's own Attention backend cases (opset 23-25) into DIR, outside
+the repository, for TD_ONNX_NODE_DIR=DIR TD_ONNX_NODE_FILTER=attention test_onnx_node.
+
+File format of the fixtures, one record per line:
     case <name>
     dims <batch> <q_heads> <kv_heads> <q_len> <kv_len> <head_dim> <v_dim>
     causal <0|1>
@@ -179,15 +184,47 @@ def onnx_cases():
     print("wrote", path)
 
 
+# ---- ONNX's own Attention test cases, for test_onnx_node ----
+
+def onnx_node_cases(out):
+    """Writes the Attention cases of the installed onnx package's backend test generators
+    (onnx.backend.test.case.node) in the backend-test layout (model.onnx, test_data_set_0) under
+    out, for `TD_ONNX_NODE_DIR=out TD_ONNX_NODE_FILTER=attention test_onnx_node`. Debian's
+    libonnx-testdata predates the operator. Nothing is written into the repository."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.backend.test.case import node
+    count = 0
+    for case in node.collect_testcases(None):
+        if case.kind != "node" or not case.name.startswith("test_attention"):
+            continue
+        d = os.path.join(out, case.name, "test_data_set_0")
+        os.makedirs(d, exist_ok=True)
+        onnx.save(case.model, os.path.join(out, case.name, "model.onnx"))
+        inputs, outputs = case.data_sets[0]
+        for kind, values, infos in (("input", inputs, case.model.graph.input),
+                                    ("output", outputs, case.model.graph.output)):
+            for i, x in enumerate(values):
+                t = numpy_helper.from_array(x, infos[i].name)
+                with open(os.path.join(d, "%s_%d.pb" % (kind, i)), "wb") as f:
+                    f.write(t.SerializeToString())
+        count += 1
+    print("wrote %d cases under %s" % (count, out))
+
+
 def main():
-    os.makedirs(OUT, exist_ok=True)
     which = sys.argv[1] if len(sys.argv) > 1 else ""
+    if which == "onnx-node" and len(sys.argv) > 2:
+        onnx_node_cases(sys.argv[2])
+        return
+    os.makedirs(OUT, exist_ok=True)
     if which == "torch":
         torch_cases()
     elif which == "onnx":
         onnx_cases()
     else:
-        sys.exit("usage: gen_attention_fixtures.py torch|onnx (see the docstring for which python)")
+        sys.exit("usage: gen_attention_fixtures.py torch|onnx|onnx-node DIR "
+                 "(see the docstring for which python)")
 
 
 if __name__ == "__main__":

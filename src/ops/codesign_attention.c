@@ -9,7 +9,8 @@
  * attn_mask is bool (true = attend) or f32 (added to the scaled scores), broadcastable to
  * [B, Hq, Sq, Skv]. is_causal is the top-left aligned mask of opset 23 without a past (query i
  * sees keys j <= i, also when Sq != Skv); a query row left with no key gives zeros. scale
- * defaults to 1/sqrt(D); softcap must be 0 and softmax_precision, when given, FLOAT.
+ * defaults to 1/sqrt(D); softcap must be 0, softmax_precision, when given, FLOAT, and opset
+ * 25's left_window_size/right_window_size -1 (no window).
  *
  * Tandem's own attributes choose the co-design variants of the kernels (the defaults are the
  * exact f32 operator): tandem_qk "f32" | "int8" | "fp8", tandem_pv "f32" | "fp8",
@@ -222,6 +223,16 @@ static td_status read_attrs(const td_node *n, attn_params *p)
     if (softcap != 0.0f)
         return td_node_error(n, TD_CODE_UNSUPPORTED, "attribute 'softcap' = %g is not supported",
                              (double)softcap);
+    static const char *const windows[] = {"left_window_size", "right_window_size"};
+    for (int i = 0; i < 2; i++) {
+        int64_t w;
+        TD_TRY(td_attr_int(n, windows[i], -1, &w));
+        if (w != -1)
+            return td_node_error(n, TD_CODE_UNSUPPORTED,
+                                 "attribute '%s' = %lld is not supported (sliding windows are "
+                                 "opset 25)",
+                                 windows[i], (long long)w);
+    }
     int64_t precision;
     TD_TRY(td_attr_int(n, "softmax_precision", 1, &precision));
     if (precision != 1) /* TensorProto.FLOAT */

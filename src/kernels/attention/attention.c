@@ -146,52 +146,37 @@ static td_status check_layout(const char *name, td_attn_layout *l, int64_t heads
     return TD_OK;
 }
 
-/* max |x| over n values in 16 lanes (so that the loop vectorizes); NaNs set *nan. */
-static float row_absmax(const float *x, int64_t n, int *nan)
+static const att_isa *isa_of(td_isa isa)
 {
-    float lane[16] = {0};
-    int bad[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++) {
-            float a = fabsf(x[i + l]);
-            lane[l] = a > lane[l] ? a : lane[l];
-            bad[l] |= a != a;
-        }
-    float m = 0.0f;
-    for (int l = 0; l < 16; l++) {
-        m = lane[l] > m ? lane[l] : m;
-        *nan |= bad[l];
-    }
-    for (; i < n; i++) {
-        float a = fabsf(x[i]);
-        m = a > m ? a : m;
-        *nan |= a != a;
-    }
-    return m;
+    if (isa >= TD_ISA_AVX512)
+        return &td_att_isa_avx512;
+    return isa >= TD_ISA_AVX2 ? &td_att_isa_avx2 : &td_att_isa_ref;
 }
 
 /* Non-finite values: the first one's position is named. *amax receives max |x|. */
-static td_status check_finite(const char *name, const float *x, td_attn_layout l, int64_t nb,
-                              int64_t nh, int64_t ns, int64_t nd, float *amax)
+static td_status check_finite(const att_isa *isa, const char *name, const float *x,
+                              td_attn_layout l, int64_t nb, int64_t nh, int64_t ns, int64_t nd,
+                              float *amax)
 {
     float m = 0.0f;
     for (int64_t b = 0; b < nb; b++)
-        for (int64_t h = 0; h < nh; h++)
-            for (int64_t s = 0; s < ns; s++) {
-                const float *row = x + b * l.batch + h * l.head + s * l.row;
-                int nan = 0;
-                float a = row_absmax(row, nd, &nan);
-                m = a > m ? a : m;
-                if (!nan && a <= FLT_MAX)
-                    continue;
-                for (int64_t d = 0; d < nd; d++)
-                    if (!(fabsf(row[d]) <= FLT_MAX))
+        for (int64_t h = 0; h < nh; h++) {
+            const float *head = x + b * l.batch + h * l.head;
+            int nan = 0;
+            float a = isa->absmax(head, ns, l.row, nd, &nan);
+            m = a > m ? a : m;
+            if (!nan && a <= FLT_MAX)
+                continue;
+            for (int64_t s = 0; s < ns; s++)
+                for (int64_t d = 0; d < nd; d++) {
+                    float v = head[s * l.row + d];
+                    if (!(fabsf(v) <= FLT_MAX))
                         return td_error_new(TD_CODE_BAD_DATA,
                                             "attention: %s[%lld, %lld, %lld, %lld] is %s", name,
                                             (long long)b, (long long)h, (long long)s, (long long)d,
-                                            isnan(row[d]) ? "NaN" : "infinite");
-            }
+                                            isnan(v) ? "NaN" : "infinite");
+                }
+        }
     *amax = m;
     return TD_OK;
 }
@@ -227,8 +212,10 @@ static td_status check_bias(const td_attn_shape *s, const td_attn_opts *o, float
     return TD_OK;
 }
 
-td_status td_att_check_args(const td_attn_args *a, const td_attn_opts *o, bool full, att_job *j)
+td_status td_att_check_args(const td_attn_args *a, const td_attn_opts *o, bool full, td_isa isa,
+                            att_job *j)
 {
+    const att_isa *fns = isa_of(isa);
     if (!a || !o)
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "attention: args or opts is NULL");
     if (!a->q || !a->k || (full && (!a->v || !a->out)))
@@ -263,10 +250,11 @@ td_status td_att_check_args(const td_attn_args *a, const td_attn_opts *o, bool f
     TD_TRY(check_layout("V", &j->lv, s->kv_heads, s->kv_len, s->v_dim));
     TD_TRY(check_layout("output", &j->lo, s->q_heads, s->q_len, s->v_dim));
     float aq, ak, av = 0.0f, ab = 0.0f;
-    TD_TRY(check_finite("Q", a->q, j->lq, s->batch, s->q_heads, s->q_len, s->head_dim, &aq));
-    TD_TRY(check_finite("K", a->k, j->lk, s->batch, s->kv_heads, s->kv_len, s->head_dim, &ak));
+    TD_TRY(check_finite(fns, "Q", a->q, j->lq, s->batch, s->q_heads, s->q_len, s->head_dim, &aq));
+    TD_TRY(check_finite(fns, "K", a->k, j->lk, s->batch, s->kv_heads, s->kv_len, s->head_dim, &ak));
     if (full)
-        TD_TRY(check_finite("V", a->v, j->lv, s->batch, s->kv_heads, s->kv_len, s->v_dim, &av));
+        TD_TRY(
+            check_finite(fns, "V", a->v, j->lv, s->batch, s->kv_heads, s->kv_len, s->v_dim, &av));
     if (o->bias)
         TD_TRY(check_bias(s, o, &ab));
     /* A score is at most |Q| |K| D scale + |bias| (twice |K| after smoothing); past f32's
@@ -355,7 +343,7 @@ static td_status alloc_job(att_job *j, int threads, att_mem *mem)
 
     mem->per_thread = round64(bq * (size_t)j->dp * 4) + round64(bq * bk * 4) +
                       round64(bq * bk / 2 * 4) + round64(bq * (size_t)j->dvp * 4) +
-                      5 * round64(bq * 4);
+                      5 * round64(bq * 4) + round64(bk * (size_t)j->dp * 2);
     td_status st = td_alloc((size_t)threads * mem->per_thread, &mem->threads);
     if (st) {
         td_free(mem->packs);
@@ -385,6 +373,8 @@ static void thread_buf(const att_job *j, const att_mem *mem, int t, att_buf *b)
     b->shift = (float *)p;
     p += round64(bq * 4);
     b->qcorr = (int32_t *)p;
+    p += round64(bq * 4);
+    b->stage = p;
 }
 
 td_status td_attention(const td_ctx *ctx, const td_attn_args *args, const td_attn_opts *opts)
@@ -392,7 +382,7 @@ td_status td_attention(const td_ctx *ctx, const td_attn_args *args, const td_att
     if (!ctx)
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "attention: ctx is NULL");
     att_job j;
-    TD_TRY(td_att_check_args(args, opts, true, &j));
+    TD_TRY(td_att_check_args(args, opts, true, ctx->isa, &j));
     choose_kernels(ctx, &j);
     const int64_t bkv = j.s.batch * j.s.kv_heads;
     const int64_t tasks = j.s.batch * j.s.q_heads * j.nq;
@@ -402,27 +392,22 @@ td_status td_attention(const td_ctx *ctx, const td_attn_args *args, const td_att
     att_mem mem;
     TD_TRY(alloc_job(&j, threads, &mem));
 
+    const att_isa *isa = isa_of(ctx->isa);
     if (j.qk != TD_ATTN_QK_F32) {
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
         for (int64_t bh = 0; bh < bkv; bh++)
-            td_att_kmean(&j, bh);
+            isa->kmean(&j, bh);
     }
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t t = 0; t < bkv * j.nk; t++)
-        td_att_pack_kv(&j, t / j.nk, t % j.nk);
-
-    void (*task)(const att_job *, int64_t, att_buf *) = td_att_task_ref;
-    if (ctx->isa >= TD_ISA_AVX512)
-        task = td_att_task_avx512;
-    else if (ctx->isa >= TD_ISA_AVX2)
-        task = td_att_task_avx2;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         att_buf buf;
         thread_buf(&j, &mem, omp_get_thread_num(), &buf);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < bkv * j.nk; t++)
+            isa->pack_kv(&j, t / j.nk, t % j.nk, buf.stage);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++)
-            task(&j, t, &buf);
+            isa->task(&j, t, &buf);
     }
     td_free(mem.packs);
     td_free(mem.threads);

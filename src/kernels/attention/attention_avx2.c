@@ -209,7 +209,53 @@ static void softmax_avx2(const att_job *j, int rows, float *s, att_buf *buf)
 static const att_kernels avx2_kernels = {qk_f32_avx2, NULL, NULL,        pv_f32_avx2,
                                          NULL,        NULL, softmax_avx2};
 
-void td_att_task_avx2(const att_job *j, int64_t t, att_buf *b)
+static void task_avx2(const att_job *j, int64_t t, att_buf *b)
 {
     att_task(j, t, b, &avx2_kernels);
 }
+
+static void kmean_avx2(const att_job *j, int64_t bh)
+{
+    att_kmean(j, bh);
+}
+
+static void pack_kv_avx2(const att_job *j, int64_t bh, int64_t kt, void *stage)
+{
+    att_pack_k(j, bh, kt, stage);
+    att_pack_v(j, bh, kt);
+}
+
+/* att_absmax with intrinsics (the compiler left the lane loop scalar): the input checks read
+ * every element of Q, K and V on each call. */
+static float absmax_avx2(const float *x, int64_t rows, int64_t ld, int64_t n, int *nan)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 mx = _mm256_setzero_ps(), chk = _mm256_setzero_ps();
+    float m = 0.0f, c = 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * ld;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 y = _mm256_loadu_ps(row + i);
+            mx = _mm256_max_ps(_mm256_andnot_ps(sign, y), mx);
+            chk = _mm256_add_ps(chk, _mm256_sub_ps(y, y));
+        }
+        for (; i < n; i++) {
+            float a = fabsf(row[i]);
+            m = a > m ? a : m;
+            c += row[i] - row[i];
+        }
+    }
+    float lanes[8], checks[8];
+    _mm256_storeu_ps(lanes, mx);
+    _mm256_storeu_ps(checks, chk);
+    for (int l = 0; l < 8; l++) {
+        m = lanes[l] > m ? lanes[l] : m;
+        c += checks[l];
+    }
+    if (c != 0.0f)
+        *nan = 1;
+    return m;
+}
+
+const att_isa td_att_isa_avx2 = {task_avx2, kmean_avx2, pack_kv_avx2, absmax_avx2};

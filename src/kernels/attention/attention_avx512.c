@@ -525,7 +525,40 @@ static const att_kernels avx512_kernels = {qk_f32_avx512, qk_vnni_avx512, qk_bf1
                                            pv_f32_avx512, pv_bf16_avx512, pack_p2_avx512,
                                            softmax_avx512};
 
-void td_att_task_avx512(const att_job *j, int64_t t, att_buf *b)
+static void task_avx512(const att_job *j, int64_t t, att_buf *b)
 {
     att_task(j, t, b, &avx512_kernels);
 }
+
+static void kmean_avx512(const att_job *j, int64_t bh)
+{
+    att_kmean(j, bh);
+}
+
+static void pack_kv_avx512(const att_job *j, int64_t bh, int64_t kt, void *stage)
+{
+    att_pack_k(j, bh, kt, stage);
+    att_pack_v(j, bh, kt);
+}
+
+/* att_absmax with intrinsics (the compiler left the lane loop scalar): the input checks read
+ * every element of Q, K and V on each call. */
+static float absmax_avx512(const float *x, int64_t rows, int64_t ld, int64_t n, int *nan)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 mx = _mm512_setzero_ps(), chk = _mm512_setzero_ps();
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * ld;
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+            __m512 y = _mm512_maskz_loadu_ps(k, row + i);
+            mx = _mm512_max_ps(_mm512_andnot_ps(sign, y), mx);
+            chk = _mm512_add_ps(chk, _mm512_sub_ps(y, y));
+        }
+    }
+    if (_mm512_reduce_add_ps(chk) != 0.0f)
+        *nan = 1;
+    return _mm512_reduce_max_ps(mx);
+}
+
+const att_isa td_att_isa_avx512 = {task_avx512, kmean_avx512, pack_kv_avx512, absmax_avx512};

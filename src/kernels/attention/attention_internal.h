@@ -1,6 +1,7 @@
-/* Shared between the attention driver (attention.c), the packing and quantization of
- * operands (attention_pack.c), the scalar reference tiles (kernels/ref/attention_ref.c) and
- * the per-ISA tiles (attention_avx2.c, attention_avx512.c).
+/* Shared between the attention driver (attention.c), the predictor (attention_predict.c), the
+ * scalar reference tiles (kernels/ref/attention_ref.c) and the per-ISA tiles
+ * (attention_avx2.c, attention_avx512.c); the task loop and the packing that every ISA file
+ * compiles are in attention_task.h and attention_pack.h.
  *
  * ---- Packed operands (one copy per batch and kv head, made once per call) ----
  * K tiles, kind ATT_QK_F32: float kt[d][block_k], key j of the tile in column j (zero past
@@ -74,6 +75,7 @@ typedef struct att_buf {
     float *m, *l, *alpha; /* per row: running max, running sum, this tile's rescale */
     float *shift;         /* per row: the max subtracted in this tile */
     int32_t *qcorr;       /* VNNI: per row, 128 * sum of the query codes */
+    void *stage;          /* packing: staging tile, bk * dp * 2 bytes */
 } att_buf;
 
 /* The tile kernels of one ISA. Rows are the query rows of the task (<= bq); all work over the
@@ -102,24 +104,23 @@ typedef struct att_kernels {
 /* Checks args and opts (shapes, layouts, tile sizes, finite inputs that cannot overflow;
  * V and the output only when full, the predictor needs neither) and fills the job's shape,
  * operands, masks and tile grid (attention.c). */
-td_status td_att_check_args(const td_attn_args *a, const td_attn_opts *o, bool full, att_job *j);
+td_status td_att_check_args(const td_attn_args *a, const td_attn_opts *o, bool full, td_isa isa,
+                            att_job *j);
 
-/* Runs task t (a batch, head and query tile) of the job. */
-void td_att_task_ref(const att_job *j, int64_t t, att_buf *b);
-void td_att_task_avx2(const att_job *j, int64_t t, att_buf *b);
-void td_att_task_avx512(const att_job *j, int64_t t, att_buf *b);
+/* What each ISA's file provides (kernels/ref/attention_ref.c, attention_avx2.c,
+ * attention_avx512.c): the task loop and the packing, both compiled for that ISA. */
+typedef struct att_isa {
+    /* runs task t (a batch, head and query tile) of the job */
+    void (*task)(const att_job *j, int64_t t, att_buf *b);
+    /* K's mean over the sequence for batch/kv head bh (quantized Q.K) */
+    void (*kmean)(const att_job *j, int64_t bh);
+    /* packs K and V tile kt of batch/kv head bh; stage: bk * dp * 2 bytes of the thread's */
+    void (*pack_kv)(const att_job *j, int64_t bh, int64_t kt, void *stage);
+    /* max |x| over rows of n floats (leading dimension ld); NaNs set *nan */
+    float (*absmax)(const float *x, int64_t rows, int64_t ld, int64_t n, int *nan);
+} att_isa;
 
-/* ---- attention_pack.c: quantization and packing, shared by every ISA so that codes and
- * scales are identical whatever kernel runs ---- */
-/* Mean of K over the sequence for batch/kv head bh (kmean[bh * head_dim ...]). */
-void td_att_kmean(const att_job *j, int64_t bh);
-/* Packs K tile kt and V tile kt of batch/kv head bh. */
-void td_att_pack_kv(const att_job *j, int64_t bh, int64_t kt);
-/* Fills the query tile of (b, h, qt) into buf (rows = valid rows) and, for VNNI, qcorr;
- * returns the tile's scale (1 for f32, whose queries are multiplied by the softmax scale and
- * log2(e) here). */
-float td_att_prepare_q(const att_job *j, int64_t b, int64_t h, int64_t qt, int rows, void *buf,
-                       int32_t *qcorr);
+extern const att_isa td_att_isa_ref, td_att_isa_avx2, td_att_isa_avx512;
 
 /* The E4M3 value nearest x (round to nearest even, subnormals included, saturating at
  * +-448), as a float: equal to td_fp8_e4m3_to_f32(td_f32_to_fp8_e4m3(x, true)) for finite x.

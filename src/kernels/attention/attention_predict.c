@@ -47,36 +47,47 @@ static td_status check_sparsity(const td_attn_sparsity *sp)
     return TD_OK;
 }
 
-/* Mean of rows [r0, r0 + n) of one head of an operand, minus `mean` when not NULL, in
- * out[0, d); out[d, 2d) is scratch.
- * Returns the rows' mean pairwise cosine similarity, (|sum u_i|^2 - n) / (n (n - 1)) with u_i
- * the unit rows (1 for a single row; all-zero rows count as orthogonal to everything). */
+/* Mean of rows [r0, r0 + n) of one head of an operand, minus `mean` when not NULL, into
+ * out[0, d); scratch holds 2d floats. Returns the rows' mean pairwise cosine similarity,
+ * (|sum u_i|^2 - n) / (n (n - 1)) with u_i the unit rows (1 for a single row; all-zero rows
+ * count as orthogonal to everything). Float sums in lanes: this is an estimate, and the loops
+ * stay vectorizable. */
 static double pool_rows(const float *x, td_attn_layout l, int64_t b, int64_t h, int64_t r0,
-                        int64_t n, int64_t d, const double *mean, double *out)
+                        int64_t n, int64_t d, const float *mean, float *out, float *scratch)
 {
-    double *unit = out + d;
+    float *unit = scratch, *y = scratch + d;
     int64_t nonzero = 0;
     for (int64_t c = 0; c < d; c++)
-        out[c] = unit[c] = 0.0;
+        out[c] = unit[c] = 0.0f;
     for (int64_t r = 0; r < n; r++) {
         const float *row = x + b * l.batch + h * l.head + (r0 + r) * l.row;
-        double norm = 0.0;
-        for (int64_t c = 0; c < d; c++) {
-            double x = mean ? row[c] - mean[c] : row[c];
-            out[c] += x;
-            norm += x * x;
-        }
-        if (norm == 0.0)
+        if (mean)
+            for (int64_t c = 0; c < d; c++)
+                y[c] = row[c] - mean[c];
+        else
+            memcpy(y, row, (size_t)d * sizeof(float));
+        float lane[8] = {0}, norm = 0.0f;
+        int64_t c = 0;
+        for (; c + 8 <= d; c += 8)
+            for (int k = 0; k < 8; k++)
+                lane[k] += y[c + k] * y[c + k];
+        for (; c < d; c++)
+            norm += y[c] * y[c];
+        for (int k = 0; k < 8; k++)
+            norm += lane[k];
+        for (c = 0; c < d; c++)
+            out[c] += y[c];
+        if (!(norm > 0.0f))
             continue;
         nonzero++;
-        double inv = 1.0 / sqrt(norm);
-        for (int64_t c = 0; c < d; c++)
-            unit[c] += (mean ? row[c] - mean[c] : row[c]) * inv;
+        float inv = 1.0f / sqrtf(norm);
+        for (c = 0; c < d; c++)
+            unit[c] += y[c] * inv;
     }
     double sq = 0.0;
     for (int64_t c = 0; c < d; c++) {
-        out[c] /= (double)n;
-        sq += unit[c] * unit[c];
+        out[c] /= (float)n;
+        sq += (double)unit[c] * unit[c];
     }
     return n > 1 ? (sq - (double)nonzero) / ((double)n * (double)(n - 1)) : 1.0;
 }
@@ -84,12 +95,12 @@ static double pool_rows(const float *x, td_attn_layout l, int64_t b, int64_t h, 
 typedef struct pred_ctx {
     const att_job *j;
     const td_attn_sparsity *sp;
-    const double *pk;   /* [B * Hkv][nk][2d]: pooled keys (and pooling scratch) */
+    const float *pk;    /* [B * Hkv][nk][d]: pooled keys */
     const double *ksim; /* [B * Hkv][nk]: key tiles' self-similarity */
 } pred_ctx;
 
 /* Predicts the mask row of query tile qt of (b, h). */
-static void predict_row(const pred_ctx *pc, int64_t b, int64_t h, int64_t qt, double *pq,
+static void predict_row(const pred_ctx *pc, int64_t b, int64_t h, int64_t qt, float *pq,
                         double *score, int64_t *order, uint8_t *row)
 {
     const att_job *j = pc->j;
@@ -99,9 +110,10 @@ static void predict_row(const pred_ctx *pc, int64_t b, int64_t h, int64_t qt, do
     if (end == 0)
         return;
     int64_t q0 = qt * j->bq, rows = j->s.q_len - q0 < j->bq ? j->s.q_len - q0 : j->bq;
-    double qsim = pool_rows(j->q, j->lq, b, h, q0, rows, d, NULL, pq);
+    double qsim = pool_rows(j->q, j->lq, b, h, q0, rows, d, NULL, pq, pq + d);
     const int64_t bkv = b * j->s.kv_heads + h / j->group;
-    const double *pk = pc->pk + bkv * nk * 2 * d, *ksim = pc->ksim + bkv * nk;
+    const float *pk = pc->pk + bkv * nk * d;
+    const double *ksim = pc->ksim + bkv * nk;
     const td_attn_sparsity *sp = pc->sp;
     if (qsim < sp->min_similarity) {
         /* The mean does not represent these queries: keep every visible tile. */
@@ -112,7 +124,7 @@ static void predict_row(const pred_ctx *pc, int64_t b, int64_t h, int64_t qt, do
     for (int64_t t = 0; t < end; t++) {
         double dot = 0.0;
         for (int64_t c = 0; c < d; c++)
-            dot += pq[c] * pk[t * 2 * d + c];
+            dot += (double)pq[c] * pk[t * d + c];
         int64_t cols = j->s.kv_len - t * j->bk < j->bk ? j->s.kv_len - t * j->bk : j->bk;
         score[t] = dot * j->scale + log((double)cols);
         mx = score[t] > mx ? score[t] : mx;
@@ -164,31 +176,32 @@ td_status td_attn_predict(const td_ctx *ctx, const td_attn_args *args, const td_
 {
     att_job j;
     TD_TRY(check_sparsity(sp));
-    TD_TRY(td_att_check_args(args, opts, false, &j));
+    TD_TRY(td_att_check_args(args, opts, false, ctx ? ctx->isa : TD_ISA_SCALAR, &j));
     if (!ctx || !mask)
         return td_error_new(TD_CODE_INVALID_ARGUMENT, "attention predict: %s is NULL",
                             !ctx ? "ctx" : "mask");
     const int64_t d = j.s.head_dim, nk = j.nk, nq = j.nq;
     const int64_t bkv = j.s.batch * j.s.kv_heads, bh = j.s.batch * j.s.q_heads;
     int threads = ctx->threads > 0 ? ctx->threads : 1;
-    double *pk = malloc((size_t)(bkv * nk * (2 * d + 1) + bkv * d) * sizeof(double));
-    double *ksim = pk + bkv * nk * 2 * d, *kmean = ksim + bkv * nk;
-    /* per thread: pooled query and its scratch (2d), scores (nk) and order (nk) */
-    size_t per = (size_t)(2 * d + 2 * nk);
-    double *work = malloc((size_t)threads * per * sizeof(double));
-    if (!pk || !work) {
+    /* pooled keys, key means, per-thread pooling scratch (3d floats each); similarities; per
+     * thread scores and order (nk each) */
+    float *pk = malloc((size_t)(bkv * nk * d + bkv * d + threads * 3 * d) * sizeof(float));
+    double *ksim = malloc((size_t)(bkv * nk + threads * 2 * nk) * sizeof(double));
+    if (!pk || !ksim) {
         free(pk);
-        free(work);
+        free(ksim);
         return td_error_new(TD_CODE_OUT_OF_MEMORY, "attention predict: out of memory");
     }
+    float *kmean = pk + bkv * nk * d, *fwork = kmean + bkv * d;
+    double *dwork = ksim + bkv * nk;
     /* Keys are centred on their mean over the sequence first: that shifts every pooled score
      * of a query tile by the same amount (the softmax over key tiles does not change), and it
      * keeps a large common component of K from making every key tile look self-similar. */
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
     for (int64_t t = 0; t < bkv; t++) {
-        double *mean = kmean + t * d;
+        float *mean = kmean + t * d;
         for (int64_t c = 0; c < d; c++)
-            mean[c] = 0.0;
+            mean[c] = 0.0f;
         for (int64_t key = 0; key < j.s.kv_len; key++) {
             const float *row =
                 j.k + t / j.s.kv_heads * j.lk.batch + t % j.s.kv_heads * j.lk.head + key * j.lk.row;
@@ -196,23 +209,26 @@ td_status td_attn_predict(const td_ctx *ctx, const td_attn_args *args, const td_
                 mean[c] += row[c];
         }
         for (int64_t c = 0; c < d; c++)
-            mean[c] /= (double)j.s.kv_len;
+            mean[c] /= (float)j.s.kv_len;
     }
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
     for (int64_t t = 0; t < bkv * nk; t++) {
         int64_t k0 = (t % nk) * j.bk, n = j.s.kv_len - k0 < j.bk ? j.s.kv_len - k0 : j.bk;
+        float *scratch = fwork + (size_t)omp_get_thread_num() * 3 * (size_t)d;
         ksim[t] = pool_rows(j.k, j.lk, t / nk / j.s.kv_heads, t / nk % j.s.kv_heads, k0, n, d,
-                            kmean + t / nk * d, pk + t * 2 * d);
+                            kmean + t / nk * d, pk + t * d, scratch);
     }
     pred_ctx pc = {&j, sp, pk, ksim};
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 4)
     for (int64_t t = 0; t < bh * nq; t++) {
-        double *w = work + (size_t)omp_get_thread_num() * per;
+        int th = omp_get_thread_num();
+        double *w = dwork + (size_t)th * 2 * (size_t)nk;
         int64_t qt = t % nq, b = t / nq / j.s.q_heads, h = t / nq % j.s.q_heads;
-        predict_row(&pc, b, h, qt, w, w + 2 * d, (int64_t *)(w + 2 * d + nk), mask + t * nk);
+        predict_row(&pc, b, h, qt, fwork + (size_t)th * 3 * (size_t)d, w, (int64_t *)(w + nk),
+                    mask + t * nk);
     }
     free(pk);
-    free(work);
+    free(ksim);
     return stats ? td_attn_mask_stats_of(&args->shape, opts, mask, stats) : TD_OK;
 }
 

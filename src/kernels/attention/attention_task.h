@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/attention/attention_internal.h"
+#include "kernels/attention/attention_pack.h"
 #include "tandem/formats.h"
 
 /* Number of keys of tile kt that query row q (absolute index) attends, before the bias. */
@@ -155,7 +156,7 @@ static inline void att_task(const att_job *j, int64_t t, att_buf *buf, const att
     const int bk = j->bk;
     const int64_t dvp = j->dvp;
 
-    float qscale = td_att_prepare_q(j, b, h, qt, rows, buf->q, buf->qcorr);
+    float qscale = att_prepare_q(j, b, h, qt, rows, buf->q, buf->qcorr);
     for (int r = 0; r < rows; r++) {
         buf->m[r] = -__builtin_inff();
         buf->l[r] = 0.0f;

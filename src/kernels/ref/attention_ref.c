@@ -47,10 +47,28 @@ static void softmax_ref(const att_job *j, int rows, float *s, att_buf *buf)
 static const att_kernels ref_kernels = {qk_f32_ref, NULL, NULL,       pv_f32_ref,
                                         NULL,       NULL, softmax_ref};
 
-void td_att_task_ref(const att_job *j, int64_t t, att_buf *b)
+static void task_ref(const att_job *j, int64_t t, att_buf *b)
 {
     att_task(j, t, b, &ref_kernels);
 }
+
+static void kmean_ref(const att_job *j, int64_t bh)
+{
+    att_kmean(j, bh);
+}
+
+static void pack_kv_ref(const att_job *j, int64_t bh, int64_t kt, void *stage)
+{
+    att_pack_k(j, bh, kt, stage);
+    att_pack_v(j, bh, kt);
+}
+
+static float absmax_ref(const float *x, int64_t rows, int64_t ld, int64_t n, int *nan)
+{
+    return att_absmax(x, rows, ld, NULL, n, nan);
+}
+
+const att_isa td_att_isa_ref = {task_ref, kmean_ref, pack_kv_ref, absmax_ref};
 
 /* ---- float64 oracle ---- */
 
@@ -105,7 +123,7 @@ td_status td_attention_ref_f64(const td_attn_args *args, const td_attn_opts *opt
 {
     /* The checks and defaults of td_attention, without its packing. */
     att_job j;
-    TD_TRY(td_att_check_args(args, opts, true, &j));
+    TD_TRY(td_att_check_args(args, opts, true, TD_ISA_SCALAR, &j));
     const td_attn_shape *s = &j.s;
     double *scores = malloc((size_t)s->kv_len * sizeof(double) * (size_t)omp_get_max_threads());
     if (!scores)
