@@ -93,6 +93,14 @@ void td_json_null(td_json *j, const char *key);
  * it over `path` only if writing and closing succeeded, so readers never see a
  * half-written file. "-" writes to stdout. */
 td_status td_bench_write_file(const char *path, void (*write)(FILE *f, void *arg), void *arg);
+/* Runs a peer's Python script (its text) as `python SCRIPT ARGS` and keeps up to cap - 1 bytes
+ * of its standard output in out. Returns 1 when it exited 0. */
+int td_bench_run_python(const char *python, const char *script, const char *args, char *out,
+                        size_t cap);
+/* The number after the next `key` at or after *cur in a peer's JSON text; advances *cur.
+ * -1 when absent. */
+double td_bench_json_next_num(const char **cur, const char *key);
+
 /* Fails early (before minutes of benchmarking) if that temporary file cannot be created. */
 td_status td_bench_check_writable(const char *path);
 

@@ -333,33 +333,9 @@ static const char PEER_PY[] =
     "print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(),\n"
     "                  'results': out}))\n";
 
-static double json_num(const char **cur, const char *key)
-{
-    const char *p = strstr(*cur, key);
-    if (!p)
-        return -1;
-    p += strlen(key);
-    while (*p == '"' || *p == ':' || *p == ' ')
-        p++;
-    char *end;
-    double v = strtod(p, &end);
-    *cur = end;
-    return end == p ? -1 : v;
-}
-
-/* Runs the torch script; keeps, per shape, the faster of its medians and earlier ones. */
 static int run_peer(const aopts *o, const ashape *sh, int count, sresult *r, char *version,
                     size_t vlen)
 {
-    char path[] = "/tmp/td_bench_attention_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 0;
-    FILE *f = fdopen(fd, "w");
-    if (!f || fputs(PEER_PY, f) < 0 || fclose(f) != 0) {
-        unlink(path);
-        return 0;
-    }
     char shapes[1024] = "[";
     for (int i = 0; i < count; i++) {
         size_t l = strlen(shapes);
@@ -367,18 +343,12 @@ static int run_peer(const aopts *o, const ashape *sh, int count, sresult *r, cha
                  (long long)sh[i].h, (long long)sh[i].s, sh[i].causal);
     }
     strcat(shapes, "]");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' %d %d '%s'", o->python, path, o->ctx.threads, o->reps,
-             shapes);
+    char args[1200], out[8192];
+    snprintf(args, sizeof args, "%d %d '%s'", o->ctx.threads, o->reps, shapes);
     td_bench_progress("torch (%s)", o->python);
-    FILE *p = popen(cmd, "r");
-    char out[8192];
-    size_t len = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    int rc = p ? pclose(p) : -1;
+    int ok = td_bench_run_python(o->python, PEER_PY, args, out, sizeof out);
     td_bench_progress_clear();
-    unlink(path);
-    out[len] = '\0';
-    if (rc != 0 || !strstr(out, "\"results\""))
+    if (!ok || !strstr(out, "\"results\""))
         return 0;
     const char *ver = strstr(out, "\"torch\": \"");
     if (ver && version) {
@@ -388,7 +358,8 @@ static int run_peer(const aopts *o, const ashape *sh, int count, sresult *r, cha
     }
     const char *cur = strstr(out, "\"results\"");
     for (int i = 0; i < count; i++) {
-        double s = json_num(&cur, "\"sdpa\""), b = json_num(&cur, "\"bmm\"");
+        double s = td_bench_json_next_num(&cur, "\"sdpa\""),
+               b = td_bench_json_next_num(&cur, "\"bmm\"");
         if (s > 0 && (r[i].sdpa_ms < 0 || s < r[i].sdpa_ms))
             r[i].sdpa_ms = s;
         if (b > 0 && (r[i].bmm_ms < 0 || b < r[i].bmm_ms))

@@ -319,32 +319,8 @@ static const char PEER_PY[] =
     "        out.append(r)\n"
     "print(json.dumps({'threads': torch.get_num_threads(), 'results': out}))\n";
 
-static double json_num(const char **cur, const char *key)
-{
-    const char *p = strstr(*cur, key);
-    if (!p)
-        return -1;
-    p += strlen(key);
-    while (*p == '"' || *p == ':' || *p == ' ')
-        p++;
-    char *end;
-    double v = strtod(p, &end);
-    *cur = end;
-    return end == p ? -1 : v;
-}
-
-/* Runs the peer script; fills tv_* of each result (left < 0 on failure). */
 static int run_peer(const dopts *o, const dshape *sh, int count, dresult *r)
 {
-    char path[] = "/tmp/td_bench_deform_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 0;
-    FILE *f = fdopen(fd, "w");
-    if (!f || fputs(PEER_PY, f) < 0 || fclose(f) != 0) {
-        unlink(path);
-        return 0;
-    }
     char shapes[1024] = "[";
     for (int i = 0; i < count; i++) {
         size_t l = strlen(shapes);
@@ -353,24 +329,18 @@ static int run_peer(const dopts *o, const dshape *sh, int count, dresult *r)
                  (long long)sh[i].k);
     }
     strcat(shapes, "]");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' %d %d '%s'", o->python, path, o->ctx.threads, o->reps,
-             shapes);
+    char args[1200], out[8192];
+    snprintf(args, sizeof args, "%d %d '%s'", o->ctx.threads, o->reps, shapes);
     td_bench_progress("torchvision (%s)", o->python);
-    FILE *p = popen(cmd, "r");
-    char out[8192];
-    size_t len = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    int rc = p ? pclose(p) : -1;
+    int ok = td_bench_run_python(o->python, PEER_PY, args, out, sizeof out);
     td_bench_progress_clear();
-    unlink(path);
-    out[len] = '\0';
-    if (rc != 0 || !strstr(out, "\"results\""))
+    if (!ok || !strstr(out, "\"results\""))
         return 0;
     const char *cur = strstr(out, "\"results\"");
     for (int i = 0; i < count; i++) {
-        r[i].tv_v2 = json_num(&cur, "\"v2\"");
-        r[i].tv_v1 = json_num(&cur, "\"v1\"");
-        r[i].tv_conv = json_num(&cur, "\"conv\"");
+        r[i].tv_v2 = td_bench_json_next_num(&cur, "\"v2\"");
+        r[i].tv_v1 = td_bench_json_next_num(&cur, "\"v1\"");
+        r[i].tv_conv = td_bench_json_next_num(&cur, "\"conv\"");
     }
     return 1;
 }

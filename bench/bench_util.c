@@ -243,3 +243,39 @@ td_status td_bench_write_file(const char *path, void (*write)(FILE *f, void *arg
     free(tmp);
     return st;
 }
+
+int td_bench_run_python(const char *python, const char *script, const char *args, char *out,
+                        size_t cap)
+{
+    char path[] = "/tmp/td_bench_peer_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return 0;
+    FILE *f = fdopen(fd, "w");
+    if (!f || fputs(script, f) < 0 || fclose(f) != 0) {
+        unlink(path);
+        return 0;
+    }
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' %s", python, path, args);
+    FILE *p = popen(cmd, "r");
+    size_t len = p ? fread(out, 1, cap - 1, p) : 0;
+    int rc = p ? pclose(p) : -1;
+    unlink(path);
+    out[len] = '\0';
+    return rc == 0;
+}
+
+double td_bench_json_next_num(const char **cur, const char *key)
+{
+    const char *p = strstr(*cur, key);
+    if (!p)
+        return -1;
+    p += strlen(key);
+    while (*p == '"' || *p == ':' || *p == ' ')
+        p++;
+    char *end;
+    double v = strtod(p, &end);
+    *cur = end;
+    return end == p ? -1 : v;
+}
