@@ -84,6 +84,8 @@ td_status td_node_error(const td_node *n, td_code code, const char *fmt, ...)
 #endif
     ;
 /* Attribute getters with defaults; a present attribute of the wrong type is an error. */
+/* A kernel's error (st, consumed) as one naming the node; TD_OK passes through. */
+td_status td_node_wrap(const td_node *n, td_status st);
 td_status td_attr_int(const td_node *n, const char *name, int64_t def, int64_t *out);
 td_status td_attr_float(const td_node *n, const char *name, float def, float *out);
 /* Copies up to cap ints; *count receives the length (0 and no error when absent). */

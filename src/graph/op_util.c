@@ -15,6 +15,15 @@ td_status td_node_error(const td_node *n, td_code code, const char *fmt, ...)
     return td_error_new(code, "node '%s' (%s): %s", n->name, n->op_type, msg);
 }
 
+td_status td_node_wrap(const td_node *n, td_status st)
+{
+    if (!st)
+        return TD_OK;
+    td_status e = td_node_error(n, td_status_code(st), "%s", td_status_message(st));
+    td_status_free(st);
+    return e;
+}
+
 td_status td_attr_int(const td_node *n, const char *name, int64_t def, int64_t *out)
 {
     const td_attr *a = td_node_attr(n, name);

@@ -288,15 +288,6 @@ static td_status attn_prepare(td_graph *g, td_node *n)
     return TD_OK;
 }
 
-static td_status wrap(const td_node *n, td_status st)
-{
-    if (!st)
-        return TD_OK;
-    td_status e = td_node_error(n, td_status_code(st), "%s", td_status_message(st));
-    td_status_free(st);
-    return e;
-}
-
 static td_status attn_run(td_op_run *rc, const td_node *n, const td_view *in, td_view *out)
 {
     const attn_params *p = n->params;
@@ -322,7 +313,7 @@ static td_status attn_run(td_op_run *rc, const td_node *n, const td_view *in, td
     o.qk = p->qk;
     o.pv = p->pv;
     int64_t nq, nk;
-    TD_TRY(wrap(n, td_attn_tiles(s, &o, &nq, &nk)));
+    TD_TRY(td_node_wrap(n, td_attn_tiles(s, &o, &nq, &nk)));
     bool sparse = p->density > 0.0f ? p->density < 1.0f : p->mass_share < 1.0f;
     size_t mask_bytes = p->mask == 1 ? (size_t)p->mask_numel * sizeof(float) : 0;
     size_t block_bytes = sparse ? (size_t)(s->batch * s->q_heads * nq * nk) : 0;
@@ -343,10 +334,10 @@ static td_status attn_run(td_op_run *rc, const td_node *n, const td_view *in, td
     if (sparse) {
         uint8_t *blocks = (uint8_t *)scratch + mask_bytes;
         td_attn_sparsity sp = {p->mass_share, p->density, p->min_similarity};
-        TD_TRY(wrap(n, td_attn_predict(rc->ctx, &a, &o, &sp, blocks, NULL)));
+        TD_TRY(td_node_wrap(n, td_attn_predict(rc->ctx, &a, &o, &sp, blocks, NULL)));
         o.block_mask = blocks;
     }
-    return wrap(n, td_attention(rc->ctx, &a, &o));
+    return td_node_wrap(n, td_attention(rc->ctx, &a, &o));
 }
 
 /* Query-key pairs the causal mask leaves (top-left aligned, per batch and head). */

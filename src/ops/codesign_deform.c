@@ -21,16 +21,6 @@ typedef struct deform_params {
     bool has_bias, has_mask;
 } deform_params;
 
-/* A kernel-side error as an error naming the node. */
-static td_status node_wrap(const td_node *n, td_status st)
-{
-    if (!st)
-        return TD_OK;
-    td_status e = td_node_error(n, td_status_code(st), "%s", td_status_message(st));
-    td_status_free(st);
-    return e;
-}
-
 static void shape_str(const int64_t *shape, int ndim, char *buf, size_t len)
 {
     size_t o = 0;
@@ -112,7 +102,7 @@ static td_status parse_geometry(td_graph *g, td_node *n, td_deform_shape *s)
                            .pb = win.pe[0],
                            .pr = win.pe[1],
                            .mode = TD_DEFORM_FREE};
-    return node_wrap(n, td_deform_shape_check(s));
+    return td_node_wrap(n, td_deform_shape_check(s));
 }
 
 static td_status deform_prepare(td_graph *g, td_node *n)
@@ -162,16 +152,16 @@ static td_status deform_run(td_op_run *rc, const td_node *n, const td_view *in, 
     size_t bytes;
     void *work;
     if (n->qweight) {
-        TD_TRY(node_wrap(n, td_deform_forward_q_workspace(rc->ctx, s, &bytes)));
+        TD_TRY(td_node_wrap(n, td_deform_forward_q_workspace(rc->ctx, s, &bytes)));
         TD_TRY(td_op_scratch(rc, bytes, &work));
         if (!rc->act)
             TD_TRY(td_act_new(&rc->act));
-        return node_wrap(n, td_deform_forward_q(rc->ctx, s, x, off, mask, n->qweight, n->act, b, y,
-                                                rc->act, work, bytes));
+        return td_node_wrap(n, td_deform_forward_q(rc->ctx, s, x, off, mask, n->qweight, n->act, b,
+                                                   y, rc->act, work, bytes));
     }
-    TD_TRY(node_wrap(n, td_deform_forward_workspace(rc->ctx, s, &bytes)));
+    TD_TRY(td_node_wrap(n, td_deform_forward_workspace(rc->ctx, s, &bytes)));
     TD_TRY(td_op_scratch(rc, bytes, &work));
-    return node_wrap(n, td_deform_forward(rc->ctx, s, x, off, mask, w, b, y, work, bytes));
+    return td_node_wrap(n, td_deform_forward(rc->ctx, s, x, off, mask, w, b, y, work, bytes));
 }
 
 /* Counts of absurd but valid shapes can pass 2^63; they saturate instead of wrapping. */

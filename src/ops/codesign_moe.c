@@ -72,15 +72,6 @@ static td_status attr_string(const td_node *n, const char *name, const char *def
     return TD_OK;
 }
 
-static td_status wrap(const td_node *n, td_status st)
-{
-    if (!st)
-        return TD_OK;
-    td_status e = td_node_error(n, td_status_code(st), "%s", td_status_message(st));
-    td_status_free(st);
-    return e;
-}
-
 static td_status parse_route(const td_node *n, moe_params *p)
 {
     static const char *const gatings[] = {"topk_softmax", "softmax_topk"};
@@ -205,8 +196,8 @@ static td_status read_format(const td_node *n, td_qspec *spec, td_act_type *act)
     const char *fmt, *an;
     TD_TRY(attr_string(n, "weight_format", "f32", &fmt));
     TD_TRY(attr_string(n, "act", "f32", &an));
-    TD_TRY(wrap(n, td_qspec_parse(fmt, spec)));
-    return wrap(n, td_act_parse(an, act));
+    TD_TRY(td_node_wrap(n, td_qspec_parse(fmt, spec)));
+    return td_node_wrap(n, td_act_parse(an, act));
 }
 
 static td_status build(td_graph *g, const td_node *n, moe_params *p)
@@ -241,7 +232,7 @@ static td_status build(td_graph *g, const td_node *n, moe_params *p)
     if (!st) /* k against the task's experts, task in range */
         st = td_moe_check_opts(td_moe_get_config(p->moe), &p->opts, &allowed);
     free(mask);
-    return wrap(n, st);
+    return td_node_wrap(n, st);
 }
 
 static td_status moe_prepare(td_graph *g, td_node *n)
@@ -269,8 +260,8 @@ static td_status moe_run(td_op_run *rc, const td_node *n, const td_view *in, td_
     const moe_params *p = n->params;
     if (!p || !p->moe)
         return td_node_error(n, TD_CODE_INTERNAL, "run before prepare");
-    return wrap(n, td_moe_forward(rc->ctx, p->moe, in[0].data, p->tokens, &p->opts, p->order,
-                                  out[0].data, NULL));
+    return td_node_wrap(n, td_moe_forward(rc->ctx, p->moe, in[0].data, p->tokens, &p->opts,
+                                          p->order, out[0].data, NULL));
 }
 
 static void moe_cost(const td_graph *g, td_node *n)
