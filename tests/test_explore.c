@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tandem/estimate.h"
 #include "tandem/explore.h"
@@ -302,6 +303,114 @@ static void test_hypervolume(void)
     td_space_free(s);
 }
 
+/* Operator knobs: DeformConv's limited-range variant shrinks what a line-buffered engine must
+ * hold (fits where the free variant does not); TandemMoE's active experts scale its MACs. */
+static void test_operator_knobs(void)
+{
+    const char *text = "name: dv\nmodel: tests/fixtures/deform/deform_conv.onnx\naccuracy: none\n"
+                       "groups: [{name: all, match: '*', variant: [free, 'limited:1']}]\n"
+                       "hardware: {template: fpga, clock_mhz: 200, dram_gbps: 4, dsp: 64, "
+                       "bram_kb: 0.6}\n"
+                       "spec: {objectives: [{minimize: energy_uj}]}\n";
+    td_space *s = load(text);
+    td_explorer *e = NULL;
+    if (s)
+        TD_CHECK_OK(td_explorer_new(s, NULL, &e));
+    if (e) {
+        const td_knob *k;
+        CHECK(td_space_knobs(s, &k) == 1 && k[0].kind == TD_KNOB_VARIANT);
+        int x[2] = {0, 1};
+        td_design_eval d[2];
+        TD_CHECK_OK(td_explorer_eval(e, 2, x, d));
+        /* f32 rows of 6 x 4 x 4 bytes: the free variant needs all 7 (672 B > 614 B of BRAM:
+         * violation 1), limited:1 needs kernel 3 + 2 + 1 = 6 (576 B): it fits, and moves no
+         * more DRAM bytes or energy */
+        TD_CHECK(d[1].metrics[TD_METRIC_ENERGY_UJ] <= d[0].metrics[TD_METRIC_ENERGY_UJ],
+                 "limited %g uJ vs free %g uJ", d[1].metrics[TD_METRIC_ENERGY_UJ],
+                 d[0].metrics[TD_METRIC_ENERGY_UJ]);
+        printf("deform variant on fpga: free %.4f uJ (violation %g), limited:1 %.4f uJ "
+               "(violation %g)\n",
+               d[0].metrics[TD_METRIC_ENERGY_UJ], d[0].violation, d[1].metrics[TD_METRIC_ENERGY_UJ],
+               d[1].violation);
+        CHECK(d[0].violation > d[1].violation);
+    }
+    td_explorer_free(e);
+    td_space_free(s);
+    const char *bad = "name: b\nmodel: m.onnx\naccuracy: none\n"
+                      "groups: [{name: g, match: '*', variant: [free, 'limited:-1']}]\n"
+                      "hardware: {template: fpga, clock_mhz: 200, dram_gbps: 4, dsp: 64, "
+                      "bram_kb: 1}\nspec: {objectives: [{minimize: energy_uj}]}\n";
+    td_space *b = NULL;
+    TD_CHECK_ERROR(td_space_load_buffer(bad, strlen(bad), "s.yaml", ROOT, &b), TD_CODE_BAD_DATA,
+                   "variant 'limited:-1' is not model, free or limited:R");
+    const char *bad2 = "name: b\nmodel: m.onnx\naccuracy: none\n"
+                       "groups: [{name: g, match: '*', experts: [1, 0]}]\n"
+                       "hardware: {template: fpga, clock_mhz: 200, dram_gbps: 4, dsp: 64, "
+                       "bram_kb: 1}\nspec: {objectives: [{minimize: energy_uj}]}\n";
+    TD_CHECK_ERROR(td_space_load_buffer(bad2, strlen(bad2), "s.yaml", ROOT, &b), TD_CODE_BAD_DATA,
+                   "experts '0' is not model or a count from 1 to 64");
+}
+
+/* A TandemMoE model file written here; its `experts` knob sets k. */
+static void test_experts_knob(void)
+{
+    const int64_t d = 16, f = 32, E = 8, T = 4;
+    static float router[16 * 8], up[8 * 32 * 16], down[8 * 16 * 32];
+    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
+        up[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+        down[i] = (float)((i * 17) % 13) / 13.0f - 0.5f;
+    }
+    for (size_t i = 0; i < sizeof router / sizeof router[0]; i++)
+        router[i] = (float)((i * 7) % 5) / 5.0f - 0.4f;
+    td_graph *g = NULL;
+    TD_CHECK_OK(td_graph_new("moe", &g));
+    TD_CHECK_OK(td_graph_add_input(g, "x", TD_DT_F32, 2, (int64_t[]){T, d}, NULL));
+    TD_CHECK_OK(
+        td_graph_add_const(g, "router", TD_DT_F32, 2, (int64_t[]){d, E}, router, false, NULL));
+    TD_CHECK_OK(td_graph_add_const(g, "w_up", TD_DT_F32, 3, (int64_t[]){E, f, d}, up, false, NULL));
+    TD_CHECK_OK(
+        td_graph_add_const(g, "w_down", TD_DT_F32, 3, (int64_t[]){E, d, f}, down, false, NULL));
+    const char *in[4] = {"x", "router", "w_up", "w_down"}, *out[1] = {"y"};
+    int idx;
+    TD_CHECK_OK(td_graph_add_node(g, "moe0", "TandemMoE", 4, in, 1, out, &idx));
+    TD_CHECK_OK(td_node_set_int(&g->nodes[idx], "k", 1));
+    TD_CHECK_OK(td_graph_mark_output(g, "y"));
+    char path[] = "/tmp/td_test_explore_moe_XXXXXX.safetensors";
+    int fd = mkstemps(path, 12);
+    CHECK(fd >= 0);
+    close(fd);
+    TD_CHECK_OK(td_model_save(g, path, NULL, NULL, 0));
+    td_graph_free(g);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: ek\nmodel: %s\naccuracy: none\n"
+             "groups: [{name: all, match: '*', experts: [1, 2, 4]}]\n"
+             "hardware: {template: systolic, clock_mhz: 500, dram_gbps: 8, rows: 8, cols: 8, "
+             "dataflow: ws, ifmap_kb: 32, filter_kb: 32, ofmap_kb: 16}\n"
+             "spec: {objectives: [{minimize: energy_uj}]}\n",
+             path);
+    td_space *s = NULL;
+    td_status st = td_space_load_buffer(text, strlen(text), "s.yaml", "", &s);
+    TD_CHECK(st == NULL, "%s", st ? td_status_message(st) : "");
+    td_status_free(st);
+    td_explorer *e = NULL;
+    if (s)
+        TD_CHECK_OK(td_explorer_new(s, NULL, &e));
+    if (e) {
+        int x[3] = {0, 1, 2};
+        td_design_eval dv[3];
+        TD_CHECK_OK(td_explorer_eval(e, 3, x, dv));
+        printf("experts per token 1 / 2 / 4: %.6g / %.6g / %.6g uJ\n",
+               dv[0].metrics[TD_METRIC_ENERGY_UJ], dv[1].metrics[TD_METRIC_ENERGY_UJ],
+               dv[2].metrics[TD_METRIC_ENERGY_UJ]);
+        CHECK(dv[0].metrics[TD_METRIC_ENERGY_UJ] < dv[1].metrics[TD_METRIC_ENERGY_UJ]);
+        CHECK(dv[1].metrics[TD_METRIC_ENERGY_UJ] < dv[2].metrics[TD_METRIC_ENERGY_UJ]);
+    }
+    td_explorer_free(e);
+    td_space_free(s);
+    remove(path);
+}
+
 int main(void)
 {
     test_knobs();
@@ -310,5 +419,7 @@ int main(void)
     test_violation();
     test_accuracy_cache();
     test_hypervolume();
+    test_operator_knobs();
+    test_experts_knob();
     return td_test_finish("explore");
 }

@@ -52,6 +52,8 @@ typedef enum td_knob_kind {
     TD_KNOB_HW_FIELD,   /* an accelerator field (rows, dataflow, ...), or its template */
     TD_KNOB_HW_PRESENT, /* whether an optional sub-accelerator exists */
     TD_KNOB_ASSIGN,     /* which sub-accelerator a layer group runs on */
+    TD_KNOB_VARIANT,    /* a layer group's DeformConv variant: \"free\" or \"limited:R\" */
+    TD_KNOB_EXPERTS,    /* a layer group's active experts per token (TandemMoE k) */
 } td_knob_kind;
 
 #define TD_KNOB_MAX_VALUES 64

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "explore/space_internal.h"
+#include "graph/op.h"
 #include "tandem/estimate.h"
 #include "tandem/model.h"
 
@@ -167,6 +168,10 @@ static void scheme_key(const td_space *s, int t, const int *x, char *key, size_t
         const char *sp;
         group_spec(s, &s->tasks[t].groups[gi], x, spec, sizeof spec, &act, &sp);
         used += (size_t)snprintf(key + used, cap - used, "|%s/%s", spec, td_act_name(act));
+        if (s->tasks[t].op_knobs && used < cap)
+            used += (size_t)snprintf(key + used, cap - used, "/%s/%s",
+                                     td_setting_value(s, &s->tasks[t].groups[gi].variant, x),
+                                     td_setting_value(s, &s->tasks[t].groups[gi].experts, x));
     }
 }
 
@@ -180,12 +185,72 @@ static void reset_graph(td_graph *g)
     (void)td_graph_update_costs(g);
 }
 
+/* ---- operator knobs ---- */
+
+/* Sets an int or float attribute, replacing the model's own value (a fresh, unprepared node). */
+static td_status set_attr(td_node *n, const char *name, td_attr_type type, double v)
+{
+    for (int i = 0; i < n->n_attrs; i++) {
+        td_attr *a = &n->attrs[i];
+        if (strcmp(a->name, name))
+            continue;
+        if (a->type != type)
+            return td_node_error(n, TD_CODE_INVALID_ARGUMENT,
+                                 "attribute '%s' has another type than the knob sets", name);
+        if (type == TD_ATTR_INT)
+            a->i = (int64_t)v;
+        else
+            a->f = (float)v;
+        return TD_OK;
+    }
+    return type == TD_ATTR_INT ? td_node_set_int(n, name, (int64_t)v)
+                               : td_node_set_float(n, name, (float)v);
+}
+
+/* The task's model at `batch`, with each group's operator knobs of design x set on its nodes
+ * (DeformConv: tandem_offset_range; TandemMoE: k) before the graph is prepared: those
+ * attributes are read once, at prepare. */
+static td_status open_variant(const td_explorer *e, int t, const int *x, int batch, td_graph **out)
+{
+    const td_space *s = e->s;
+    const td_task *task = &s->tasks[t];
+    const task_rt *rt = &e->tasks[t];
+    td_model_opts mo = {batch, 0};
+    TD_TRY(td_model_open(task->model, &mo, out));
+    td_graph *g = *out;
+    td_status st = TD_OK;
+    for (int n = 0; x && !st && n < g->n_nodes && n < rt->g_est->n_nodes; n++) {
+        int gi = rt->node_group[n];
+        if (gi < 0)
+            continue;
+        const char *v = td_setting_value(s, &task->groups[gi].variant, x);
+        const char *k = td_setting_value(s, &task->groups[gi].experts, x);
+        double r;
+        if (!strcmp(g->nodes[n].op_type, "DeformConv") && sscanf(v, "limited:%lf", &r) == 1)
+            st = set_attr(&g->nodes[n], "tandem_offset_range", TD_ATTR_FLOAT, r);
+        else if (!strcmp(g->nodes[n].op_type, "TandemMoE") && strcmp(k, "model"))
+            st = set_attr(&g->nodes[n], "k", TD_ATTR_INT, atoi(k));
+    }
+    if (!st)
+        st = td_graph_prepare(g);
+    if (st) {
+        td_graph_free(g);
+        *out = NULL;
+    }
+    return st;
+}
+
 /* ---- accuracy ---- */
 
-static td_status measure_accuracy(td_explorer *e, int t, const td_scheme *sc, double *acc)
+static td_status measure_accuracy(td_explorer *e, int t, const td_scheme *sc, const int *x,
+                                  double *acc)
 {
     task_rt *rt = &e->tasks[t];
-    td_graph *g = rt->g_acc;
+    td_graph *g = rt->g_acc, *own = NULL;
+    if (x && e->s->tasks[t].op_knobs) {
+        TD_TRY(open_variant(e, t, x, ACC_BATCH, &own));
+        g = own;
+    }
     reset_graph(g);
     td_status st = sc ? td_compress_apply(g, sc) : TD_OK;
     td_session *ses = NULL;
@@ -196,6 +261,7 @@ static td_status measure_accuracy(td_explorer *e, int t, const td_scheme *sc, do
         st = td_eval_batches(ses, g, &rt->test, rt->test.n, ACC_BATCH, &r);
     td_session_free(ses);
     reset_graph(g);
+    td_graph_free(own);
     TD_TRY(st);
     *acc = r.total ? (double)r.correct / (double)r.total : 0;
     e->measured++;
@@ -301,11 +367,15 @@ static td_status proxy_accuracy(td_explorer *e, int t, const int *x, double *out
 static td_status fill_entry(td_explorer *e, int t, const int *x, entry *en)
 {
     task_rt *rt = &e->tasks[t];
-    td_graph *g = rt->g_est;
+    td_graph *g = rt->g_est, *own = NULL;
     td_scheme sc;
     memset(&sc, 0, sizeof sc);
     if (x)
         TD_TRY(make_scheme(e->s, t, x, &sc));
+    if (x && e->s->tasks[t].op_knobs) { /* operator attributes differ: a graph of its own */
+        TD_TRY(open_variant(e, t, x, 1, &own));
+        g = own;
+    }
     reset_graph(g);
     td_status st = td_compress_apply(g, &sc);
     en->works = st ? NULL : calloc((size_t)g->n_nodes + 1, sizeof *en->works);
@@ -334,13 +404,14 @@ static td_status fill_entry(td_explorer *e, int t, const int *x, entry *en)
         snprintf(c->sparsity, sizeof c->sparsity, "%s", sp);
     }
     reset_graph(g);
+    td_graph_free(own);
     en->accuracy = NAN;
     if (st || e->s->accuracy == TD_ACC_NONE)
         return st;
     if (!x)
         en->accuracy = rt->f32_accuracy;
     else if (e->s->accuracy == TD_ACC_MEASURED)
-        st = measure_accuracy(e, t, &sc, &en->accuracy);
+        st = measure_accuracy(e, t, &sc, x, &en->accuracy);
     else
         st = proxy_accuracy(e, t, x, &en->accuracy);
     return st;
@@ -585,7 +656,7 @@ static td_status open_task(td_explorer *e, int t)
     td_model_opts mo = {ACC_BATCH, 0};
     TD_TRY(td_model_open(task->model, &mo, &rt->g_acc));
     TD_TRY(td_graph_prepare(rt->g_acc));
-    return measure_accuracy(e, t, NULL, &rt->f32_accuracy);
+    return measure_accuracy(e, t, NULL, NULL, &rt->f32_accuracy);
 }
 
 td_status td_explorer_new(const td_space *s, const td_explorer_options *o, td_explorer **out)
@@ -727,7 +798,7 @@ td_status td_explorer_proxy_check(td_explorer *e, int n, uint64_t seed, double *
             double a = 0, p = 0;
             st = make_scheme(e->s, t, x, &sc);
             if (!st)
-                st = measure_accuracy(e, t, &sc, &a);
+                st = measure_accuracy(e, t, &sc, x, &a);
             if (!st)
                 st = proxy_accuracy(e, t, x, &p);
             meas[i] += a / e->s->n_tasks;

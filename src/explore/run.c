@@ -114,8 +114,8 @@ static td_status write_header(run *r)
     cJSON_AddStringToObject(h, "accuracy", accuracy_name(s));
     cJSON_AddStringToObject(h, "model", s->tasks[0].model);
     cJSON *knobs = cJSON_AddArrayToObject(h, "knobs");
-    static const char *const kinds[] = {"algorithm", "algorithm", "algorithm",
-                                        "hardware",  "hardware",  "hardware"};
+    static const char *const kinds[] = {"algorithm", "algorithm", "algorithm", "hardware",
+                                        "hardware",  "hardware",  "algorithm", "algorithm"};
     for (int i = 0; i < s->n_knobs; i++) {
         cJSON *k = cJSON_CreateObject();
         cJSON_AddStringToObject(k, "name", s->knobs[i].name);

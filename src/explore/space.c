@@ -208,6 +208,31 @@ static td_status check_sparsity(const parse *p, const yaml_node_t *at, const cha
                   what, value);
 }
 
+/* "model", "free" or "limited:R" (R >= 0): DeformConv's offsets as given or clamped. */
+static td_status check_variant(const parse *p, const yaml_node_t *at, const char *what,
+                               const char *value, const void *ctx)
+{
+    (void)ctx;
+    double r = -1;
+    char tail = 0;
+    if (!strcmp(value, "model") || !strcmp(value, "free") ||
+        (sscanf(value, "limited:%lf%c", &r, &tail) == 1 && r >= 0 && r <= 1e6))
+        return TD_OK;
+    return err_at(p, at, "%s: variant '%s' is not model, free or limited:R (R >= 0)", what, value);
+}
+
+/* "model" or a count of experts per token, 1..64. */
+static td_status check_experts(const parse *p, const yaml_node_t *at, const char *what,
+                               const char *value, const void *ctx)
+{
+    (void)ctx;
+    int k = 0;
+    char tail = 0;
+    if (!strcmp(value, "model") || (sscanf(value, "%d%c", &k, &tail) == 1 && k >= 1 && k <= 64))
+        return TD_OK;
+    return err_at(p, at, "%s: experts '%s' is not model or a count from 1 to 64", what, value);
+}
+
 /* ---- tasks and groups ---- */
 
 static td_status parse_match(const parse *p, yaml_node_t *v, td_group *g)
@@ -252,7 +277,8 @@ static td_status group_setting(const parse *p, yaml_node_t *v, const char *def, 
 
 static td_status parse_group(const parse *p, yaml_node_t *m, int task, int gi)
 {
-    static const char *const keys[] = {"name", "match", "weights", "act", "sparsity", NULL};
+    static const char *const keys[] = {"name",     "match",   "weights", "act",
+                                       "sparsity", "variant", "experts", NULL};
     kv kvs[8];
     int n;
     TD_TRY(pairs(p, m, "group", keys, kvs, 8, &n));
@@ -271,6 +297,11 @@ static td_status parse_group(const parse *p, yaml_node_t *m, int task, int gi)
                          &g->act));
     TD_TRY(group_setting(p, get(kvs, n, "sparsity"), "none", task, gi, "sparsity", TD_KNOB_SPARSITY,
                          check_sparsity, &g->sparsity));
+    TD_TRY(group_setting(p, get(kvs, n, "variant"), "model", task, gi, "variant", TD_KNOB_VARIANT,
+                         check_variant, &g->variant));
+    TD_TRY(group_setting(p, get(kvs, n, "experts"), "model", task, gi, "experts", TD_KNOB_EXPERTS,
+                         check_experts, &g->experts));
+    p->s->tasks[task].op_knobs |= get(kvs, n, "variant") || get(kvs, n, "experts");
     g->assign.knob = -1;
     g->assign.value[0] = 0;
     return TD_OK;

@@ -21,6 +21,7 @@ typedef struct td_group {
     char match[TD_SPACE_MAX_MATCH][128]; /* layer-name globs */
     int n_match;
     td_setting weights, act, sparsity, assign;
+    td_setting variant, experts; /* operator knobs; "model" keeps the model's own setting */
 } td_group;
 
 typedef struct td_task {
@@ -28,6 +29,7 @@ typedef struct td_task {
     char model[512], test[512], calib[512];
     td_group groups[TD_SPACE_MAX_GROUPS];
     int n_groups;
+    bool op_knobs; /* some group sets variant or experts: graphs are rebuilt per choice */
 } td_task;
 
 typedef struct td_space_field {

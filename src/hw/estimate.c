@@ -84,7 +84,8 @@ static void conv_dims(const td_graph *g, const td_node *n, td_layer_work *w)
         d[0] = 1;
     w->dilation_h = d[0];
     w->deformable = strcmp(n->def->name, "DeformConv") == 0;
-    w->offset_range = -1;
+    const td_attr *range = w->deformable ? td_node_attr(n, "tandem_offset_range") : NULL;
+    w->offset_range = range && range->type == TD_ATTR_FLOAT && range->f >= 0 ? range->f : -1;
     w->batch = out->ndim > 0 ? out->shape[0] : 1;
     w->out_h = out->ndim > 2 ? out->shape[2] : 1;
     w->out_w = out->ndim > 3 ? out->shape[3] : 1;

@@ -1,7 +1,9 @@
 /* ONNX DeformConv (opset 19): inputs X, W, offset, B (optional), mask (optional); attributes
- * dilations, group, kernel_shape, offset_group, pads, strides. 2-D only (rank-4 X), as the
- * kernels (src/kernels/deform) are. A compressed weight (node->qweight, rows = M, cols =
- * C/group*kh*kw, all groups stacked as for Conv) runs the pixel-major path through td_gemm.
+ * dilations, group, kernel_shape, offset_group, pads, strides, and Tandem's
+ * tandem_offset_range (float r: the limited-range variant, offsets clamped to [-r, r]). 2-D only
+ * (rank-4 X), as the kernels (src/kernels/deform) are. A compressed weight (node->qweight, rows =
+ * M, cols = C/group*kh*kw, all groups stacked as for Conv) runs the pixel-major path through
+ * td_gemm.
  *
  * Cost: MACs = N*M*Ho*Wo*(C/group)*kh*kw as for Conv; other flops count the sampling: per
  * (image, input channel, tap, output pixel) 11 for the bilinear blend (2 complements, 6
@@ -9,6 +11,7 @@
  * coordinates, and one add per output for the bias. Class TD_OPC_CONV: the same weight/
  * im2col reuse structure as Conv for the cost models. */
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +105,16 @@ static td_status parse_geometry(td_graph *g, td_node *n, td_deform_shape *s)
                            .pb = win.pe[0],
                            .pr = win.pe[1],
                            .mode = TD_DEFORM_FREE};
+    /* Tandem's own attribute: the limited-range variant (offsets clamped to [-r, r]), the
+     * co-design knob that bounds the input window an engine must buffer */
+    const td_attr *r = td_node_attr(n, "tandem_offset_range");
+    if (r) {
+        if (r->type != TD_ATTR_FLOAT || !(r->f >= 0) || !isfinite(r->f))
+            return td_node_error(n, TD_CODE_INVALID_ARGUMENT,
+                                 "attribute 'tandem_offset_range' must be a finite float >= 0");
+        s->mode = TD_DEFORM_LIMITED;
+        s->range = r->f;
+    }
     return td_node_wrap(n, td_deform_shape_check(s));
 }
 
