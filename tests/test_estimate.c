@@ -9,6 +9,7 @@
 #include "tandem/model.h"
 #include "tandem/scalesim.h"
 #include "td_test.h"
+#include "moe_graph.h"
 
 #define CHECK(cond) TD_CHECK(cond, "%s", #cond)
 
@@ -203,30 +204,9 @@ static void test_eyeriss_buffer(void)
  * many tokens nearly all of them. */
 static td_graph *moe_graph(int64_t tokens)
 {
-    const int64_t d = 16, f = 32, E = 8;
-    static float router[16 * 8], up[8 * 32 * 16], down[8 * 16 * 32];
-    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
-        up[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
-        down[i] = (float)((i * 17) % 13) / 13.0f - 0.5f;
-    }
-    for (size_t i = 0; i < sizeof router / sizeof router[0]; i++)
-        router[i] = (float)((i * 7) % 5) / 5.0f - 0.4f;
-    td_graph *g = NULL;
-    TD_CHECK_OK(td_graph_new("moe", &g));
-    TD_CHECK_OK(td_graph_add_input(g, "x", TD_DT_F32, 2, (int64_t[]){tokens, d}, NULL));
-    TD_CHECK_OK(
-        td_graph_add_const(g, "router", TD_DT_F32, 2, (int64_t[]){d, E}, router, false, NULL));
-    TD_CHECK_OK(td_graph_add_const(g, "w_up", TD_DT_F32, 3, (int64_t[]){E, f, d}, up, false, NULL));
-    TD_CHECK_OK(
-        td_graph_add_const(g, "w_down", TD_DT_F32, 3, (int64_t[]){E, d, f}, down, false, NULL));
-    const char *in[4] = {"x", "router", "w_up", "w_down"};
-    const char *out[1] = {"y"};
-    int idx;
-    TD_CHECK_OK(td_graph_add_node(g, "moe0", "TandemMoE", 4, in, 1, out, &idx));
-    TD_CHECK_OK(td_node_set_int(&g->nodes[idx], "k", 2));
-    TD_CHECK_OK(td_node_set_string(&g->nodes[idx], "weight_format", "int8"));
-    TD_CHECK_OK(td_node_set_string(&g->nodes[idx], "act", "a8"));
-    TD_CHECK_OK(td_graph_mark_output(g, "y"));
+    td_graph *g = td_test_moe_graph(tokens, 2);
+    TD_CHECK_OK(td_node_set_string(&g->nodes[0], "weight_format", "int8"));
+    TD_CHECK_OK(td_node_set_string(&g->nodes[0], "act", "a8"));
     TD_CHECK_OK(td_graph_prepare(g));
     return g;
 }

@@ -12,6 +12,7 @@
 #include "tandem/explore.h"
 #include "tandem/model.h"
 #include "td_test.h"
+#include "moe_graph.h"
 
 #define CHECK(cond) TD_CHECK(cond, "%s", #cond)
 #define ROOT TD_FIXTURE_DIR "/../.."
@@ -354,27 +355,7 @@ static void test_operator_knobs(void)
 /* A TandemMoE model file written here; its `experts` knob sets k. */
 static void test_experts_knob(void)
 {
-    const int64_t d = 16, f = 32, E = 8, T = 4;
-    static float router[16 * 8], up[8 * 32 * 16], down[8 * 16 * 32];
-    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
-        up[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
-        down[i] = (float)((i * 17) % 13) / 13.0f - 0.5f;
-    }
-    for (size_t i = 0; i < sizeof router / sizeof router[0]; i++)
-        router[i] = (float)((i * 7) % 5) / 5.0f - 0.4f;
-    td_graph *g = NULL;
-    TD_CHECK_OK(td_graph_new("moe", &g));
-    TD_CHECK_OK(td_graph_add_input(g, "x", TD_DT_F32, 2, (int64_t[]){T, d}, NULL));
-    TD_CHECK_OK(
-        td_graph_add_const(g, "router", TD_DT_F32, 2, (int64_t[]){d, E}, router, false, NULL));
-    TD_CHECK_OK(td_graph_add_const(g, "w_up", TD_DT_F32, 3, (int64_t[]){E, f, d}, up, false, NULL));
-    TD_CHECK_OK(
-        td_graph_add_const(g, "w_down", TD_DT_F32, 3, (int64_t[]){E, d, f}, down, false, NULL));
-    const char *in[4] = {"x", "router", "w_up", "w_down"}, *out[1] = {"y"};
-    int idx;
-    TD_CHECK_OK(td_graph_add_node(g, "moe0", "TandemMoE", 4, in, 1, out, &idx));
-    TD_CHECK_OK(td_node_set_int(&g->nodes[idx], "k", 1));
-    TD_CHECK_OK(td_graph_mark_output(g, "y"));
+    td_graph *g = td_test_moe_graph(4, 1);
     char path[] = "/tmp/td_test_explore_moe_XXXXXX.safetensors";
     int fd = mkstemps(path, 12);
     CHECK(fd >= 0);
