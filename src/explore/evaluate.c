@@ -21,13 +21,11 @@
 
 typedef struct entry {
     char *key;
-    int task;
     td_layer_work *works; /* one per node of the task's graph */
     td_layer_choice *choices;
     int n_choices;
     double weight_bytes;
     double accuracy; /* NaN until needed */
-    double proxy;
 } entry;
 
 typedef struct sens_row { /* proxy: per-layer output error of one weight spec, A8 and A6 */
@@ -47,7 +45,6 @@ typedef struct task_rt {
 
 struct td_explorer {
     const td_space *s;
-    td_explorer_options o;
     td_ctx ctx;
     task_rt tasks[TD_SPACE_MAX_TASKS];
     entry *entries;
@@ -444,7 +441,6 @@ static td_status lookup(td_explorer *e, int t, const int *x, int *out)
     }
     entry *en = &e->entries[e->n_entries];
     memset(en, 0, sizeof *en);
-    en->task = t;
     td_status st = fill_entry(e, t, x, en);
     if (st) {
         free(en->works);
@@ -666,11 +662,9 @@ td_status td_explorer_new(const td_space *s, const td_explorer_options *o, td_ex
     if (!e)
         return td_error_new(TD_CODE_OUT_OF_MEMORY, "explore: out of memory");
     e->s = s;
-    if (o)
-        e->o = *o;
     e->ctx = td_ctx_default();
-    if (e->o.threads > 0)
-        e->ctx.threads = e->o.threads;
+    if (o && o->threads > 0)
+        e->ctx.threads = o->threads;
     td_status st = TD_OK;
     for (int t = 0; !st && t < s->n_tasks; t++)
         st = open_task(e, t);

@@ -163,7 +163,7 @@ td_status td_layer_work_of(const td_graph *g, int node, td_layer_work *out)
 /* ---- per-template models ---- */
 
 typedef struct raw {
-    double cycles, macs_done, pes, sram_bytes, dram_bytes, vector_ops;
+    double cycles, pes, sram_bytes, dram_bytes, vector_ops;
     double sram_kb;    /* size the SRAM traffic is charged at */
     double rf_pj;      /* PE register-file energy, for models that count it */
     bool dram_counted; /* dram_bytes is the whole DRAM traffic, not extra re-reads */
